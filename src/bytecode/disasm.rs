@@ -1,0 +1,135 @@
+//! The disassembler: a `Program` as text, in the layout of Python's `dis` module
+//! (source line, `>>` at jump targets, offset, opcode, operand, and what the operand
+//! means), so a learner can hold `gilsim disasm` next to `python3 -m dis`.
+//!
+//! Instructions where the eval breaker is checked, and so where the GIL can change
+//! hands, are marked with `*`.
+
+use super::code::{Const, Program};
+use super::instr::Instr;
+use super::names::sym_name;
+use std::fmt::Write;
+
+fn const_repr(c: &Const) -> String {
+    match c {
+        Const::None => "None".into(),
+        Const::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Const::Int(i) => i.to_string(),
+        Const::BigInt(s) => s.to_string(),
+        Const::Float(f) => format!("{f:?}"),
+        Const::Str(s) => format!("{:?}", &**s),
+        Const::Tuple(items) => {
+            let parts: Vec<String> = items.iter().map(const_repr).collect();
+            if parts.len() == 1 {
+                format!("({},)", parts[0])
+            } else {
+                format!("({})", parts.join(", "))
+            }
+        }
+        Const::Ellipsis => "Ellipsis".into(),
+    }
+}
+
+fn jump_target(i: &Instr) -> Option<u32> {
+    use Instr::*;
+    match *i {
+        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t)
+        | JumpIfFalseOrPop(t) | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t)
+        | JumpIfNotExcMatch(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// Whether the VM checks its eval breaker (drop requests, pending work) at `i`.
+pub fn checks_breaker(i: &Instr) -> bool {
+    matches!(
+        i,
+        Instr::JumpBackward(_)
+            | Instr::Call(_)
+            | Instr::CallKw(_)
+            | Instr::CallEx
+            | Instr::CallMethod(_)
+    )
+}
+
+/// Split an instruction's Debug form into the opcode name and its raw operand.
+fn name_and_arg(i: &Instr) -> (String, String) {
+    let dbg = format!("{i:?}");
+    match dbg.find('(') {
+        Some(p) => (dbg[..p].to_string(), dbg[p + 1..dbg.len() - 1].to_string()),
+        None => (dbg, String::new()),
+    }
+}
+
+pub fn disassemble(program: &Program) -> String {
+    let mut out = String::new();
+    for (ci, code) in program.codes.iter().enumerate() {
+        if ci > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "Disassembly of <code object {} (#{ci}), line {}>:",
+            code.qualname, code.first_line
+        );
+        let targets: Vec<u32> = code.instrs.iter().filter_map(jump_target).collect();
+        let mut last_line = 0;
+        for (ip, ins) in code.instrs.iter().enumerate() {
+            let line = code.line_at(ip);
+            let line_col = if line != last_line {
+                last_line = line;
+                if ip > 0 {
+                    out.push('\n');
+                }
+                format!("{line:>4}")
+            } else {
+                "    ".into()
+            };
+            let mark = if targets.contains(&(ip as u32)) { ">>" } else { "  " };
+            let brk = if checks_breaker(ins) { "*" } else { " " };
+            let (name, raw) = name_and_arg(ins);
+            let meaning = describe(program, ci, ins);
+            let _ = writeln!(
+                out,
+                "{line_col} {brk}{mark} {ip:>4} {name:<20} {raw:<6}{}",
+                if meaning.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({meaning})")
+                }
+            );
+        }
+    }
+    out
+}
+
+fn describe(program: &Program, ci: usize, i: &Instr) -> String {
+    let code = &program.codes[ci];
+    use Instr::*;
+    match *i {
+        LoadConst(n) => code.consts.get(n as usize).map(const_repr).unwrap_or_default(),
+        LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
+        | LoadClosure(n) => code.slot_name(n).to_string(),
+        LoadGlobal(n) | StoreGlobal(n) | DeleteGlobal(n) => program
+            .global_names
+            .get(n as usize)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        LoadName(s) | StoreName(s) | LoadAttr(s) | StoreAttr(s) | DeleteAttr(s)
+        | LoadMethod(s) | ImportName(s) | ImportFrom(s) => sym_name(s).to_string(),
+        Binary(op) => op.symbol().to_string(),
+        Compare(op) => op.symbol().to_string(),
+        IsOp(neg) => if neg { "is not" } else { "is" }.to_string(),
+        ContainsOp(neg) => if neg { "not in" } else { "in" }.to_string(),
+        MakeFunction(n) | MakeClass(n) => program
+            .codes
+            .get(n as usize)
+            .map(|c| format!("code object {}", c.qualname))
+            .unwrap_or_default(),
+        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t)
+        | JumpIfFalseOrPop(t) | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t)
+        | JumpIfNotExcMatch(t) => format!("to {t}"),
+        UnpackEx(n) => format!("{} before, {} after", n >> 16, n & 0xffff),
+        _ => String::new(),
+    }
+}

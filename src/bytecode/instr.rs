@@ -1,0 +1,226 @@
+//! The instruction set.
+//!
+//! One enum, at most 8 bytes per instruction (a test pins the size), operands resolved
+//! at compile time: locals and cells are frame slots, globals are slots in the
+//! program's global table, attribute names are interned symbols. Jump targets are
+//! instruction indices.
+//!
+//! Where a thread switch may happen: CPython checks its eval breaker at backward
+//! jumps and at calls, so does gilsim: `JumpBackward`, `ForIter`'s loop edge and the
+//! `Call*` instructions are the only places where the VM looks at the breaker, and
+//! `disasm` marks them.
+
+use super::names::Sym;
+
+/// Binary operators. `x += 1` uses the same kinds (Toy has no separate in-place protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BinOpKind {
+    Add,
+    Sub,
+    Mul,
+    TrueDiv,
+    FloorDiv,
+    Mod,
+    Pow,
+    LShift,
+    RShift,
+    And,
+    Or,
+    Xor,
+    MatMul,
+}
+
+impl BinOpKind {
+    pub fn symbol(self) -> &'static str {
+        use BinOpKind::*;
+        match self {
+            Add => "+",
+            Sub => "-",
+            Mul => "*",
+            TrueDiv => "/",
+            FloorDiv => "//",
+            Mod => "%",
+            Pow => "**",
+            LShift => "<<",
+            RShift => ">>",
+            And => "&",
+            Or => "|",
+            Xor => "^",
+            MatMul => "@",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CmpKind {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+}
+
+impl CmpKind {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpKind::Lt => "<",
+            CmpKind::Le => "<=",
+            CmpKind::Eq => "==",
+            CmpKind::Ne => "!=",
+            CmpKind::Gt => ">",
+            CmpKind::Ge => ">=",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Instr {
+    Nop,
+    // --- stack shuffles
+    PopTop,
+    DupTop,
+    /// Duplicate the top two values (a b -> a b a b).
+    DupTop2,
+    RotTwo,
+    RotThree,
+    /// Move TOS down `n` places: used by `a.b op= c` and friends.
+    RotFour,
+
+    // --- names
+    LoadConst(u32),
+    LoadFast(u32),
+    StoreFast(u32),
+    DeleteFast(u32),
+    /// Load the contents of the cell in frame slot n.
+    LoadDeref(u32),
+    StoreDeref(u32),
+    /// Push the cell object in frame slot n itself (to build a closure).
+    LoadClosure(u32),
+    LoadGlobal(u32),
+    StoreGlobal(u32),
+    DeleteGlobal(u32),
+    /// Class bodies only: look the name up in the class namespace, then globals.
+    LoadName(Sym),
+    StoreName(Sym),
+
+    // --- attributes and items
+    LoadAttr(Sym),
+    StoreAttr(Sym),
+    DeleteAttr(Sym),
+    /// obj -> callable self_or_unbound  (CPython's LOAD_METHOD)
+    LoadMethod(Sym),
+    BinarySubscr,
+    StoreSubscr,
+    DeleteSubscr,
+    /// Build a slice object from 2 or 3 stack values.
+    BuildSlice(u32),
+
+    // --- operators
+    Binary(BinOpKind),
+    Compare(CmpKind),
+    /// `is` (false) / `is not` (true)
+    IsOp(bool),
+    /// `in` (false) / `not in` (true)
+    ContainsOp(bool),
+    UnaryNeg,
+    UnaryPos,
+    UnaryNot,
+    UnaryInvert,
+
+    // --- control flow
+    Jump(u32),
+    /// A loop's back edge: the eval breaker is checked here.
+    JumpBackward(u32),
+    PopJumpIfFalse(u32),
+    PopJumpIfTrue(u32),
+    JumpIfFalseOrPop(u32),
+    JumpIfTrueOrPop(u32),
+    /// iterable -> three slots of iteration state (see vm::iter).
+    GetIter,
+    /// Next item, or pop the three slots and jump to the operand when exhausted.
+    ForIter(u32),
+    ReturnValue,
+
+    // --- building
+    BuildList(u32),
+    BuildTuple(u32),
+    BuildDict(u32),
+    BuildSet(u32),
+    /// Append TOS to the list `n` slots below it (comprehensions).
+    ListAppend(u32),
+    /// Add key: value (TOS1: TOS) to the dict `n` slots below them.
+    DictSetItem(u32),
+    SetAdd(u32),
+    /// Extend the list below TOS with the iterable TOS (`[*a, *b]`).
+    ListExtend(u32),
+    ListToTuple,
+    /// Merge the mapping TOS into the dict below it (`{**a}`).
+    DictUpdate(u32),
+    /// seq -> n items, last on top... first on top (as CPython: first item ends on top).
+    UnpackSequence(u32),
+    /// `a, *b, c = seq`: operand is before << 16 | after.
+    UnpackEx(u32),
+    /// f-string piece: operand bit 0..1 conversion (0 none, 1 str, 2 repr, 3 ascii),
+    /// bit 2: a format spec is on top of the value.
+    FormatValue(u32),
+    /// Concatenate n strings.
+    BuildString(u32),
+
+    // --- calls and definitions
+    /// callee arg1..argn -> result
+    Call(u32),
+    /// callee args... kwnames(tuple const) -> result; operand = total arguments.
+    CallKw(u32),
+    /// callee args(tuple) kwargs(dict or None) -> result
+    CallEx,
+    /// method self_or_unbound args... -> result (see LoadMethod)
+    CallMethod(u32),
+    /// Make a function from code `n`; pops, in this order from the top: closure tuple
+    /// (if the code has free variables), kw-defaults dict (if any), defaults tuple (if any).
+    MakeFunction(u32),
+    /// Run class-body code `n` in a new namespace with the bases tuple on the stack.
+    MakeClass(u32),
+    ImportName(Sym),
+    /// module -> module attr
+    ImportFrom(Sym),
+
+    // --- exceptions
+    /// Push a handler: on an exception, unwind the stack to its current depth and jump.
+    SetupExcept(u32),
+    PopBlock,
+    /// End of an except clause: forget the exception being handled.
+    PopExcept,
+    /// exc-type on top of exc: pop the type, jump if exc does not match it.
+    JumpIfNotExcMatch(u32),
+    /// 0: re-raise the handled exception; 1: raise TOS; 2: raise TOS1 from TOS.
+    Raise(u32),
+    /// Re-raise TOS (the exception a finally or handler block saved).
+    Reraise,
+    LoadAssertionError,
+    /// with-statement entry: ctx -> exit_bound_method result_of_enter
+    BeforeWith,
+    /// Normal with-statement exit: call the exit method below TOS with (None, None, None).
+    WithExitNormal,
+    /// Exceptional with-statement exit: exit exc -> (calls exit(type, exc, tb)); pushes
+    /// true if the exception is suppressed.
+    WithExitExc,
+
+    // --- generators and coroutines
+    YieldValue,
+    /// Delegate to a sub-iterator (yield from / await); operand unused.
+    YieldFrom,
+    GetAwaitable,
+    /// Push None and continue: a generator's first resumption starts here.
+    GenStart,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instructions_fit_in_eight_bytes() {
+        assert!(std::mem::size_of::<super::Instr>() <= 8);
+    }
+}

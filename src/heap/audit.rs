@@ -1,0 +1,1 @@
+//! Heap audit (to come).

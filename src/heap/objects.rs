@@ -1,0 +1,275 @@
+//! The kinds of heap object, and what each one refers to.
+//!
+//! Every object lives in a slot (see `slots`) behind that slot's lock; a kind's data
+//! is plain Rust data. `for_each_child` is the one description of the references an
+//! object holds: freeing uses it to release them, the audit uses it to count them,
+//! so the two can never disagree.
+
+use super::dict::Dict;
+use super::value::{ObjRef, Value};
+use crate::bytecode::Sym;
+use num_bigint::BigInt;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// Built-in types that the VM implements natively. User classes have `None` here,
+/// unless they derive (through their bases) from a built-in exception.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TypeTag {
+    Object,
+    Type,
+    NoneType,
+    Bool,
+    Int,
+    Float,
+    Str,
+    List,
+    Tuple,
+    Dict,
+    Set,
+    Range,
+    Slice,
+    Function,
+    BuiltinFunction,
+    Method,
+    Module,
+    Cell,
+    Iterator,
+    DictKeys,
+    DictValues,
+    DictItems,
+    Generator,
+    Coroutine,
+    /// BaseException and every class derived from it.
+    Exception,
+    /// An object implemented in Rust by a library module (locks, threads, ...).
+    Native,
+}
+
+#[derive(Debug)]
+pub struct StrObj {
+    pub s: Arc<str>,
+    /// Characters (not bytes): Python indexes strings by code point.
+    pub nchars: usize,
+}
+
+impl StrObj {
+    pub fn new(s: Arc<str>) -> Self {
+        let nchars = if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        };
+        StrObj { s, nchars }
+    }
+    pub fn is_ascii(&self) -> bool {
+        self.nchars == self.s.len()
+    }
+}
+
+#[derive(Debug)]
+pub struct Function {
+    /// Index of the code object in the program.
+    pub code: u32,
+    pub name: Arc<str>,
+    pub qualname: Arc<str>,
+    pub defaults: Vec<Value>,
+    pub kwdefaults: Vec<(Sym, Value)>,
+    /// Cell objects, one per free variable of the code.
+    pub closure: Vec<Value>,
+    pub attrs: Vec<(Sym, Value)>,
+}
+
+#[derive(Debug)]
+pub struct Class {
+    pub name: Arc<str>,
+    pub qualname: Arc<str>,
+    pub base: Option<ObjRef>,
+    pub attrs: FxHashMap<Sym, Value>,
+    /// Set for built-in types and for classes deriving from a built-in exception.
+    pub tag: Option<TypeTag>,
+    /// "builtins" for built-in types, "__main__" for the program's own classes.
+    pub module: Arc<str>,
+}
+
+#[derive(Debug)]
+pub struct Instance {
+    pub class: ObjRef,
+    /// Instance attributes in assignment order; a handful per object, so a vector
+    /// scanned linearly beats hashing.
+    pub attrs: Vec<(Sym, Value)>,
+}
+
+/// One traceback entry: the code object and line where the exception passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TbEntry {
+    pub code: u32,
+    pub line: u32,
+}
+
+#[derive(Debug)]
+pub struct ExcObj {
+    pub class: ObjRef,
+    pub args: Vec<Value>,
+    pub attrs: Vec<(Sym, Value)>,
+    /// Most recent call last, as printed.
+    pub traceback: Vec<TbEntry>,
+    pub cause: Value,
+    pub context: Value,
+    pub suppress_context: bool,
+}
+
+/// Built-in functions and methods of built-in types, by number (see vm::builtins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuiltinFn(pub u16);
+
+#[derive(Debug)]
+pub struct ModuleObj {
+    pub name: Arc<str>,
+    pub attrs: Vec<(Sym, Value)>,
+}
+
+/// State of an iterator object (one created by `iter()`, `enumerate()`, ...).
+#[derive(Debug)]
+pub enum IterState {
+    /// Walks a list, tuple or str by position, like CPython's listiterator.
+    Seq { seq: Value, pos: usize },
+    Range { next: i64, stop: i64, step: i64 },
+    /// Walks a dict's entry slots: 0 keys, 1 values, 2 items.
+    Dict { dict: Value, pos: usize, what: u8 },
+    Reversed { seq: Value, pos: usize },
+    Enumerate { inner: Value, count: i64 },
+    Zip { inners: Vec<Value> },
+    /// Everything already produced: `map`, `filter` and generic fallbacks collect
+    /// eagerly into one of these.
+    Buffer { items: Vec<Value>, pos: usize },
+    Exhausted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    Keys,
+    Values,
+    Items,
+}
+
+#[derive(Debug)]
+pub enum Obj {
+    /// An empty slot, ready for reuse.
+    Free,
+    Str(StrObj),
+    BigInt(BigInt),
+    List(Vec<Value>),
+    Tuple(Box<[Value]>),
+    Dict(Dict),
+    Set(Dict),
+    Range { start: i64, stop: i64, step: i64 },
+    Slice { start: Value, stop: Value, step: Value },
+    Function(Box<Function>),
+    BoundMethod { receiver: Value, func: Value },
+    Builtin(BuiltinFn),
+    Class(Box<Class>),
+    Instance(Instance),
+    Exception(Box<ExcObj>),
+    Module(Box<ModuleObj>),
+    Cell(Value),
+    Iter(IterState),
+    DictView { dict: Value, kind: ViewKind },
+}
+
+impl Obj {
+    /// Calls `f` once per reference this object holds.
+    pub fn for_each_child(&self, mut f: impl FnMut(Value)) {
+        match self {
+            Obj::Free | Obj::Str(_) | Obj::BigInt(_) | Obj::Range { .. } | Obj::Builtin(_) => {}
+            Obj::List(v) => v.iter().for_each(|&x| f(x)),
+            Obj::Tuple(v) => v.iter().for_each(|&x| f(x)),
+            Obj::Dict(d) | Obj::Set(d) => d.iter().for_each(|(k, v)| {
+                f(k);
+                f(v)
+            }),
+            Obj::Slice { start, stop, step } => {
+                f(*start);
+                f(*stop);
+                f(*step)
+            }
+            Obj::Function(func) => {
+                func.defaults.iter().for_each(|&x| f(x));
+                func.kwdefaults.iter().for_each(|&(_, x)| f(x));
+                func.closure.iter().for_each(|&x| f(x));
+                func.attrs.iter().for_each(|&(_, x)| f(x));
+            }
+            Obj::BoundMethod { receiver, func } => {
+                f(*receiver);
+                f(*func)
+            }
+            Obj::Class(c) => {
+                if let Some(b) = c.base {
+                    f(Value::Obj(b))
+                }
+                c.attrs.values().for_each(|&x| f(x));
+            }
+            Obj::Instance(i) => {
+                f(Value::Obj(i.class));
+                i.attrs.iter().for_each(|&(_, x)| f(x));
+            }
+            Obj::Exception(e) => {
+                f(Value::Obj(e.class));
+                e.args.iter().for_each(|&x| f(x));
+                e.attrs.iter().for_each(|&(_, x)| f(x));
+                f(e.cause);
+                f(e.context);
+            }
+            Obj::Module(m) => m.attrs.iter().for_each(|&(_, x)| f(x)),
+            Obj::Cell(v) => f(*v),
+            Obj::Iter(st) => match st {
+                IterState::Seq { seq, .. } | IterState::Reversed { seq, .. } => f(*seq),
+                IterState::Dict { dict, .. } => f(*dict),
+                IterState::Enumerate { inner, .. } => f(*inner),
+                IterState::Zip { inners } => inners.iter().for_each(|&x| f(x)),
+                IterState::Buffer { items, pos } => items[(*pos).min(items.len())..]
+                    .iter()
+                    .for_each(|&x| f(x)),
+                IterState::Range { .. } | IterState::Exhausted => {}
+            },
+            Obj::DictView { dict, .. } => f(*dict),
+        }
+    }
+
+    /// A rough size in bytes, for the heap cap (`--max-heap`).
+    pub fn approx_size(&self) -> usize {
+        64 + match self {
+            Obj::Str(s) => s.s.len(),
+            Obj::BigInt(b) => (b.bits() / 8) as usize,
+            Obj::List(v) => v.capacity() * 16,
+            Obj::Tuple(v) => v.len() * 16,
+            Obj::Dict(d) | Obj::Set(d) => d.slots_len() * 48,
+            _ => 0,
+        }
+    }
+
+    /// The kind's name for reports (not necessarily the Python type name).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Obj::Free => "<free slot>",
+            Obj::Str(_) => "str",
+            Obj::BigInt(_) => "int",
+            Obj::List(_) => "list",
+            Obj::Tuple(_) => "tuple",
+            Obj::Dict(_) => "dict",
+            Obj::Set(_) => "set",
+            Obj::Range { .. } => "range",
+            Obj::Slice { .. } => "slice",
+            Obj::Function(_) => "function",
+            Obj::BoundMethod { .. } => "method",
+            Obj::Builtin(_) => "builtin_function_or_method",
+            Obj::Class(_) => "type",
+            Obj::Instance(_) => "instance",
+            Obj::Exception(_) => "exception",
+            Obj::Module(_) => "module",
+            Obj::Cell(_) => "cell",
+            Obj::Iter(_) => "iterator",
+            Obj::DictView { .. } => "dict view",
+        }
+    }
+}

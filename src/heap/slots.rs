@@ -1,0 +1,474 @@
+//! The slot table: where objects are allocated, counted and freed.
+//!
+//! Only `Heap::alloc` and the private `free` create or destroy an object, so the
+//! statistics, the heap cap and the audit can be trusted (clox's `reallocate`).
+//!
+//! ## Why slots and generations
+//! Under `--gil off` a count can be driven to zero by a race while another thread
+//! still holds a reference. CPython would free the memory and the other thread would
+//! read garbage. gilsim frees the *object* (its slot becomes free and may be reused)
+//! but never the memory under it: a slot lives as long as the heap, and each free
+//! bumps its generation. A handle (`ObjRef`) remembers the generation it was made
+//! for, so a use through a stale handle is *detected* (`HeapError::UseAfterFree`)
+//! instead of being undefined behaviour. Slots are reached through fixed segments
+//! that are created once and never moved, so no lock guards the table itself.
+//!
+//! ## Who writes what
+//! - `rc` (the simulated `ob_refcnt`): written by any thread that copies or drops a
+//!   reference, with no lock. In `RefcountMode::Plain` an update is a relaxed load
+//!   followed by a relaxed store, so two threads can lose an update exactly as two
+//!   cores running CPython without its GIL would; in `Atomic` mode it is a fetch-add.
+//! - `gen`: written only by `free`, while holding the slot's write lock.
+//! - `data`: behind the slot's `RwLock`. The lock is Rust's guarantee of memory
+//!   safety, not the simulation's: updates that CPython does in several steps (say,
+//!   a list append) can still be split by the VM to let races show.
+
+use super::objects::Obj;
+use super::value::{ObjRef, Value};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+const SEG_BITS: u32 = 12;
+const SEG_SIZE: usize = 1 << SEG_BITS;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RefcountMode {
+    /// Load then store, as CPython's `Py_INCREF` on a non-atomic field.
+    #[default]
+    Plain,
+    /// Atomic read-modify-write: never loses an update.
+    Atomic,
+}
+
+pub struct Slot {
+    rc: AtomicI64,
+    gen: AtomicU32,
+    /// Where the object was allocated: code index << 32 | line (0 = unknown).
+    alloc_site: AtomicU64,
+    /// Who freed the object last: thread number << 48 | code index << 32 | line.
+    freed_site: AtomicU64,
+    data: RwLock<Obj>,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Slot {
+            rc: AtomicI64::new(0),
+            gen: AtomicU32::new(0),
+            alloc_site: AtomicU64::new(0),
+            freed_site: AtomicU64::new(0),
+            data: RwLock::new(Obj::Free),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeapError {
+    /// The handle's object was freed; the slot now has generation `now_gen`.
+    UseAfterFree {
+        r: ObjRef,
+        now_gen: u32,
+        /// The kind of object living in the slot now ("<free slot>" if none).
+        now_kind: &'static str,
+        freed_site: u64,
+    },
+    /// The handle points outside the table (only a torn value can do that).
+    Wild(ObjRef),
+    /// The heap cap (`--max-heap`) was reached.
+    Full,
+}
+
+/// Per-thread allocation state: a cache of free slots (so most allocations take no
+/// lock) and the thread's own counters, merged into the totals when it ends.
+#[derive(Default)]
+pub struct LocalHeap {
+    free: Vec<u32>,
+    pending: Vec<ObjRef>,
+    freeing: bool,
+    pub allocs: u64,
+    pub frees: u64,
+    pub increfs: u64,
+    pub decrefs: u64,
+    /// Where the thread is now (code << 32 | line), recorded on what it allocates
+    /// and frees. The VM keeps it current where it matters.
+    pub site: u64,
+    /// This thread's number, for "freed by" reports.
+    pub thread: u16,
+    /// Use-after-free events seen by this thread (reported by the caller).
+    pub errors: Vec<HeapError>,
+}
+
+pub struct Heap {
+    segments: Box<[OnceLock<Box<[Slot]>>]>,
+    /// The next never-used slot index.
+    fresh: AtomicU32,
+    /// Free slots handed back by threads whose caches overflowed or that ended.
+    free: Mutex<Vec<u32>>,
+    max_slots: u32,
+    pub mode: RefcountMode,
+    allocated: AtomicU64,
+    freed: AtomicU64,
+    bytes: AtomicI64,
+    max_bytes: i64,
+}
+
+const LOCAL_CACHE_MAX: usize = 4096;
+
+impl Heap {
+    /// A heap that refuses to grow past `max_bytes` (approximately: see `Obj::approx_size`).
+    pub fn new(max_bytes: u64, mode: RefcountMode) -> Self {
+        let max_slots = (max_bytes / 64).clamp(SEG_SIZE as u64, u32::MAX as u64 - 1) as u32;
+        let nseg = (max_slots as usize).div_ceil(SEG_SIZE);
+        let segments = (0..nseg).map(|_| OnceLock::new()).collect();
+        Heap {
+            segments,
+            fresh: AtomicU32::new(0),
+            free: Mutex::new(Vec::new()),
+            max_slots,
+            mode,
+            allocated: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
+            bytes: AtomicI64::new(0),
+            max_bytes: max_bytes.min(i64::MAX as u64) as i64,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, idx: u32) -> Option<&Slot> {
+        let seg = self.segments.get((idx >> SEG_BITS) as usize)?.get()?;
+        seg.get(idx as usize & (SEG_SIZE - 1))
+    }
+
+    /// Charge `bytes` against the cap (a container grew). Err(Full) past it.
+    pub fn charge(&self, bytes: usize) -> Result<(), HeapError> {
+        let now = self.bytes.fetch_add(bytes as i64, Relaxed) + bytes as i64;
+        if now > self.max_bytes {
+            self.bytes.fetch_sub(bytes as i64, Relaxed);
+            return Err(HeapError::Full);
+        }
+        Ok(())
+    }
+
+    pub fn uncharge(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes as i64, Relaxed);
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes as u64
+    }
+
+    fn take_free_index(&self, local: &mut LocalHeap) -> Result<u32, HeapError> {
+        if let Some(i) = local.free.pop() {
+            return Ok(i);
+        }
+        {
+            let mut g = self.free.lock();
+            if !g.is_empty() {
+                let n = g.len().min(256);
+                let at = g.len() - n;
+                local.free.extend(g.drain(at..));
+                drop(g);
+                return local.free.pop().ok_or(HeapError::Full);
+            }
+        }
+        let idx = self.fresh.fetch_add(1, Relaxed);
+        if idx >= self.max_slots {
+            self.fresh.fetch_sub(1, Relaxed);
+            return Err(HeapError::Full);
+        }
+        let seg = self
+            .segments
+            .get((idx >> SEG_BITS) as usize)
+            .ok_or(HeapError::Full)?;
+        seg.get_or_init(|| (0..SEG_SIZE).map(|_| Slot::new()).collect());
+        Ok(idx)
+    }
+
+    /// Allocate `obj` with a reference count of one (the caller's reference).
+    pub fn alloc(&self, local: &mut LocalHeap, obj: Obj) -> Result<ObjRef, HeapError> {
+        let size = obj.approx_size();
+        self.charge(size)?;
+        let idx = match self.take_free_index(local) {
+            Ok(i) => i,
+            Err(e) => {
+                self.uncharge(size);
+                return Err(e);
+            }
+        };
+        let slot = self.slot(idx).ok_or(HeapError::Full)?;
+        let mut g = slot.data.write();
+        let gen = slot.gen.load(Relaxed);
+        *g = obj;
+        slot.rc.store(1, Relaxed);
+        slot.alloc_site.store(local.site, Relaxed);
+        drop(g);
+        local.allocs += 1;
+        Ok(ObjRef { idx, gen })
+    }
+
+    #[inline]
+    fn check(&self, r: ObjRef) -> Result<&Slot, HeapError> {
+        let slot = self.slot(r.idx).ok_or(HeapError::Wild(r))?;
+        Ok(slot)
+    }
+
+    fn stale(&self, slot: &Slot, r: ObjRef, data: &Obj) -> HeapError {
+        HeapError::UseAfterFree {
+            r,
+            now_gen: slot.gen.load(Relaxed),
+            now_kind: data.kind_name(),
+            freed_site: slot.freed_site.load(Relaxed),
+        }
+    }
+
+    /// Read access to a live object.
+    #[inline]
+    pub fn get(&self, r: ObjRef) -> Result<RwLockReadGuard<'_, Obj>, HeapError> {
+        let slot = self.check(r)?;
+        let g = slot.data.read_recursive();
+        if slot.gen.load(Relaxed) != r.gen {
+            return Err(self.stale(slot, r, &g));
+        }
+        Ok(g)
+    }
+
+    /// Write access to a live object. The caller must not hold another guard on the
+    /// same slot, and must not release references while holding it (a release can
+    /// free objects, and freeing takes locks).
+    #[inline]
+    pub fn get_mut(&self, r: ObjRef) -> Result<RwLockWriteGuard<'_, Obj>, HeapError> {
+        let slot = self.check(r)?;
+        let g = slot.data.write();
+        if slot.gen.load(Relaxed) != r.gen {
+            return Err(self.stale(slot, r, &g));
+        }
+        Ok(g)
+    }
+
+    /// The stored reference count (`sys.getrefcount` adds nothing: the argument on
+    /// the VM stack is already counted, as in CPython).
+    pub fn refcount(&self, r: ObjRef) -> i64 {
+        self.slot(r.idx).map(|s| s.rc.load(Relaxed)).unwrap_or(0)
+    }
+
+    pub fn is_live(&self, r: ObjRef) -> bool {
+        self.slot(r.idx)
+            .is_some_and(|s| s.gen.load(Relaxed) == r.gen && s.rc.load(Relaxed) > 0)
+    }
+
+    pub fn alloc_site(&self, r: ObjRef) -> u64 {
+        self.slot(r.idx).map(|s| s.alloc_site.load(Relaxed)).unwrap_or(0)
+    }
+
+    /// Take a new reference.
+    #[inline]
+    pub fn incref(&self, local: &mut LocalHeap, v: Value) {
+        if let Value::Obj(r) = v {
+            self.incref_obj(local, r)
+        }
+    }
+
+    #[inline]
+    pub fn incref_obj(&self, local: &mut LocalHeap, r: ObjRef) {
+        let Some(slot) = self.slot(r.idx) else {
+            local.errors.push(HeapError::Wild(r));
+            return;
+        };
+        if slot.gen.load(Relaxed) != r.gen {
+            let g = slot.data.read_recursive();
+            local.errors.push(self.stale(slot, r, &g));
+            return;
+        }
+        match self.mode {
+            RefcountMode::Plain => {
+                let n = slot.rc.load(Relaxed);
+                slot.rc.store(n + 1, Relaxed);
+            }
+            RefcountMode::Atomic => {
+                slot.rc.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Release a reference; the object is freed when its count reaches zero.
+    #[inline]
+    pub fn decref(&self, local: &mut LocalHeap, v: Value) {
+        if let Value::Obj(r) = v {
+            self.decref_obj(local, r)
+        }
+    }
+
+    pub fn decref_obj(&self, local: &mut LocalHeap, r: ObjRef) {
+        let Some(slot) = self.slot(r.idx) else {
+            local.errors.push(HeapError::Wild(r));
+            return;
+        };
+        if slot.gen.load(Relaxed) != r.gen {
+            let g = slot.data.read_recursive();
+            local.errors.push(self.stale(slot, r, &g));
+            return;
+        }
+        let now = match self.mode {
+            RefcountMode::Plain => {
+                let n = slot.rc.load(Relaxed) - 1;
+                slot.rc.store(n, Relaxed);
+                n
+            }
+            RefcountMode::Atomic => slot.rc.fetch_sub(1, Relaxed) - 1,
+        };
+        if now == 0 {
+            self.release_zero(local, r);
+        }
+    }
+
+    pub fn decref_all(&self, local: &mut LocalHeap, vs: impl IntoIterator<Item = Value>) {
+        for v in vs {
+            self.decref(local, v);
+        }
+    }
+
+    /// A count reached zero: free the object, and, iteratively rather than by
+    /// recursion (a million-node linked list must not overflow the Rust stack),
+    /// everything whose last reference it held.
+    fn release_zero(&self, local: &mut LocalHeap, r: ObjRef) {
+        local.pending.push(r);
+        if local.freeing {
+            return;
+        }
+        local.freeing = true;
+        while let Some(r) = local.pending.pop() {
+            self.free(local, r);
+        }
+        local.freeing = false;
+    }
+
+    fn free(&self, local: &mut LocalHeap, r: ObjRef) {
+        let Some(slot) = self.slot(r.idx) else {
+            return;
+        };
+        let mut g = slot.data.write();
+        if slot.gen.load(Relaxed) != r.gen {
+            // Two threads both saw the count reach zero: a double free, caught.
+            local.errors.push(self.stale(slot, r, &g));
+            return;
+        }
+        slot.gen.store(r.gen.wrapping_add(1), Relaxed);
+        slot.freed_site
+            .store(((local.thread as u64) << 48) | local.site, Relaxed);
+        let obj = std::mem::replace(&mut *g, Obj::Free);
+        drop(g);
+        self.uncharge(obj.approx_size());
+        local.frees += 1;
+        if local.free.len() >= LOCAL_CACHE_MAX {
+            let mut global = self.free.lock();
+            global.extend(local.free.drain(LOCAL_CACHE_MAX / 2..));
+        }
+        local.free.push(r.idx);
+        obj.for_each_child(|c| self.decref(local, c));
+    }
+
+    /// A thread is ending: give its cached free slots back and add up its counters.
+    pub fn retire(&self, local: &mut LocalHeap) {
+        self.free.lock().append(&mut local.free);
+        self.allocated.fetch_add(local.allocs, Relaxed);
+        self.freed.fetch_add(local.frees, Relaxed);
+        local.allocs = 0;
+        local.frees = 0;
+    }
+
+    /// (allocated, freed) over all threads that have retired their counters.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.allocated.load(Relaxed), self.freed.load(Relaxed))
+    }
+
+    /// Every slot index ever used (for the audit's walk).
+    pub fn high_water(&self) -> u32 {
+        self.fresh.load(Relaxed)
+    }
+
+    /// The live object in slot `idx`, with its handle and stored count, if any.
+    pub fn peek(&self, idx: u32) -> Option<(ObjRef, i64, RwLockReadGuard<'_, Obj>)> {
+        let slot = self.slot(idx)?;
+        let g = slot.data.read_recursive();
+        if matches!(*g, Obj::Free) {
+            return None;
+        }
+        let r = ObjRef {
+            idx,
+            gen: slot.gen.load(Relaxed),
+        };
+        Some((r, slot.rc.load(Relaxed), g))
+    }
+
+    /// Test hook for deterministic corruption scenarios: overwrite a stored count.
+    pub fn force_refcount(&self, r: ObjRef, n: i64) {
+        if let Some(s) = self.slot(r.idx) {
+            s.rc.store(n, Relaxed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_bumps_generation_and_stale_handles_are_caught() {
+        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let a = heap
+            .alloc(&mut local, Obj::List(vec![]))
+            .expect("room for one list");
+        assert_eq!(heap.refcount(a), 1);
+        heap.decref_obj(&mut local, a);
+        assert!(matches!(
+            heap.get(a),
+            Err(HeapError::UseAfterFree { .. })
+        ));
+        // the slot is reused, with a new generation
+        let b = heap
+            .alloc(&mut local, Obj::List(vec![]))
+            .expect("room for one list");
+        assert_eq!(a.idx, b.idx);
+        assert_ne!(a.gen, b.gen);
+        assert!(heap.get(b).is_ok());
+        assert!(heap.get(a).is_err());
+        heap.incref_obj(&mut local, a);
+        assert_eq!(local.errors.len(), 1);
+    }
+
+    #[test]
+    fn freeing_a_long_chain_does_not_recurse() {
+        let heap = Heap::new(1 << 30, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let mut head = Value::None;
+        for _ in 0..200_000 {
+            let r = heap
+                .alloc(&mut local, Obj::List(vec![head]))
+                .expect("room");
+            head = Value::Obj(r);
+        }
+        let t = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let mut local2 = LocalHeap::default();
+                heap.decref(&mut local2, head);
+                local2.frees
+            })
+            .expect("spawn");
+        assert_eq!(t.join().expect("no overflow"), 200_000);
+    }
+
+    #[test]
+    fn the_cap_gives_full_not_an_abort() {
+        let heap = Heap::new(1 << 16, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let mut n = 0;
+        while heap.alloc(&mut local, Obj::List(vec![])).is_ok() {
+            n += 1;
+            assert!(n < 1_000_000);
+        }
+        assert!(n > 10);
+    }
+}

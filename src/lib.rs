@@ -1,0 +1,4 @@
+#![forbid(unsafe_code)]
+pub mod bytecode;
+pub mod front;
+pub mod heap;
