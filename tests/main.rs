@@ -1,0 +1,4 @@
+//! gilsim's integration tests: one binary, one module per area.
+//!
+//! - `text`: number formatting and str algorithms against CPython's own results.
+mod text;
