@@ -1,5 +1,8 @@
 #![forbid(unsafe_code)]
 pub mod bytecode;
+pub mod cli;
 pub mod front;
 pub mod heap;
+pub mod stdlib;
 pub mod text;
+pub mod vm;

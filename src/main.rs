@@ -1,2 +1,134 @@
 #![forbid(unsafe_code)]
-fn main() {}
+//! The `gilsim` command: clap parsing and the exit status, nothing else.
+
+use clap::{Parser, Subcommand};
+use gilsim::cli::config::{parse_size, RunConfig, Source};
+use gilsim::cli::run;
+use gilsim::heap::RefcountMode;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  gilsim run programs/fib.toy
+  gilsim run -c 'print(sum(range(10)))'
+  gilsim run --audit programs/lists.toy
+  gilsim disasm programs/counter.toy";
+
+/// See Python's Global Interpreter Lock: run Python-shaped programs on a
+/// refcounting bytecode VM.
+#[derive(Parser)]
+#[command(name = "gilsim", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program (a .toy or .py file, `-c CODE`, or `-` for standard input).
+    #[command(after_help = "\
+Examples:
+  gilsim run programs/fib.toy
+  gilsim run -c 'print(sum(range(10)))'
+  echo 'print(1 + 1)' | gilsim run -
+  gilsim run --audit programs/lists.toy       # heap audit on stderr at exit
+  gilsim run programs/args.toy one two        # sys.argv[1:] == ['one', 'two']")]
+    Run {
+        /// Program text to run instead of a file (like python3 -c).
+        #[arg(short = 'c', value_name = "CODE", conflicts_with = "file")]
+        code: Option<String>,
+        /// Print a heap audit to stderr when the program ends: every live object's
+        /// reference count checked against the references actually held.
+        #[arg(long)]
+        audit: bool,
+        /// Heap cap; past it allocations raise MemoryError (e.g. 512M, 4G).
+        #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+        max_heap: u64,
+        /// How reference counts are updated: plain (load then store, as CPython) or atomic.
+        #[arg(long, value_name = "MODE", default_value = "plain", value_parser = ["plain", "atomic"])]
+        refcount: String,
+        /// The program file (`-` for standard input).
+        file: Option<String>,
+        /// Arguments for the program (sys.argv[1:]).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print a program's bytecode, like Python's dis (`*` marks where a thread switch can happen).
+    #[command(after_help = "\
+Examples:
+  gilsim disasm programs/counter.toy
+  gilsim disasm -c 'x = 1; x += 1'")]
+    Disasm {
+        /// Program text instead of a file.
+        #[arg(short = 'c', value_name = "CODE", conflicts_with = "file")]
+        code: Option<String>,
+        /// The program file (`-` for standard input).
+        file: Option<String>,
+    },
+}
+
+fn source_of(code: Option<String>, file: Option<String>) -> Result<Source, String> {
+    match (code, file) {
+        (Some(c), _) => Ok(Source::Code(c)),
+        (None, Some(f)) if f == "-" => Ok(Source::Stdin),
+        (None, Some(f)) => Ok(Source::File(f)),
+        (None, None) => Err("gilsim: no program given: name a file, `-c CODE`, or `-` for stdin".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Run {
+            code,
+            audit,
+            max_heap,
+            refcount,
+            file,
+            args,
+        } => {
+            let (file, args) = match (&code, file) {
+                // with -c, a positional is a program argument, not a file
+                (Some(_), Some(f)) => (None, std::iter::once(f).chain(args).collect()),
+                (_, f) => (f, args),
+            };
+            match source_of(code, file) {
+                Ok(source) => run::run(RunConfig {
+                    source,
+                    args,
+                    audit,
+                    max_heap,
+                    refcount: if refcount == "atomic" {
+                        RefcountMode::Atomic
+                    } else {
+                        RefcountMode::Plain
+                    },
+                }),
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    2
+                }
+            }
+        }
+        Command::Disasm { code, file } => match source_of(code, file) {
+            Ok(source) => match run::disassemble(&source) {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err((msg, code)) => {
+                    eprint!("{msg}");
+                    if !msg.ends_with('\n') {
+                        eprintln!();
+                    }
+                    code
+                }
+            },
+            Err(msg) => {
+                eprintln!("{msg}");
+                2
+            }
+        },
+    };
+    ExitCode::from(status.clamp(0, 255) as u8)
+}

@@ -12,4 +12,4 @@ pub mod names;
 
 pub use code::{Code, CodeFlags, Const, Program};
 pub use instr::{BinOpKind, CmpKind, Instr};
-pub use names::{intern, sym_name, Sym};
+pub use names::{intern, lookup, sym, sym_name, Sym};

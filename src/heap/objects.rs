@@ -140,6 +140,10 @@ pub enum IterState {
     Reversed { seq: Value, pos: usize },
     Enumerate { inner: Value, count: i64 },
     Zip { inners: Vec<Value> },
+    /// `map(func, *iterables)`, lazily.
+    Map { func: Value, inners: Vec<Value> },
+    /// `filter(func, iterable)`, lazily; a None func keeps truthy items.
+    Filter { func: Value, inner: Value },
     /// Everything already produced: `map`, `filter` and generic fallbacks collect
     /// eagerly into one of these.
     Buffer { items: Vec<Value>, pos: usize },
@@ -175,6 +179,32 @@ pub enum Obj {
     Cell(Value),
     Iter(IterState),
     DictView { dict: Value, kind: ViewKind },
+    /// `super(C, obj)`: attribute lookup starts after C in obj's class chain.
+    Super { class: ObjRef, obj: Value },
+    Generator(Box<GenObj>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenState {
+    Created,
+    Suspended,
+    Running,
+    Done,
+}
+
+/// A generator or coroutine: a suspended frame, kept off every stack.
+#[derive(Debug)]
+pub struct GenObj {
+    pub code: u32,
+    pub name: Arc<str>,
+    pub qualname: Arc<str>,
+    pub is_coroutine: bool,
+    pub state: GenState,
+    /// The frame's slots and operand stack while suspended (owned references).
+    pub saved: Vec<Value>,
+    /// Its open handler blocks: (handler, stack depth relative to the frame base).
+    pub blocks: Vec<(u32, u32)>,
+    pub ip: u32,
 }
 
 impl Obj {
@@ -227,12 +257,25 @@ impl Obj {
                 IterState::Dict { dict, .. } => f(*dict),
                 IterState::Enumerate { inner, .. } => f(*inner),
                 IterState::Zip { inners } => inners.iter().for_each(|&x| f(x)),
+                IterState::Map { func, inners } => {
+                    f(*func);
+                    inners.iter().for_each(|&x| f(x))
+                }
+                IterState::Filter { func, inner } => {
+                    f(*func);
+                    f(*inner)
+                }
                 IterState::Buffer { items, pos } => items[(*pos).min(items.len())..]
                     .iter()
                     .for_each(|&x| f(x)),
                 IterState::Range { .. } | IterState::Exhausted => {}
             },
             Obj::DictView { dict, .. } => f(*dict),
+            Obj::Super { class, obj } => {
+                f(Value::Obj(*class));
+                f(*obj)
+            }
+            Obj::Generator(g) => g.saved.iter().for_each(|&x| f(x)),
         }
     }
 
@@ -270,6 +313,14 @@ impl Obj {
             Obj::Cell(_) => "cell",
             Obj::Iter(_) => "iterator",
             Obj::DictView { .. } => "dict view",
+            Obj::Super { .. } => "super",
+            Obj::Generator(g) => {
+                if g.is_coroutine {
+                    "coroutine"
+                } else {
+                    "generator"
+                }
+            }
         }
     }
 }

@@ -1,0 +1,7 @@
+//! The command line's work, as a library: what `gilsim run` and `gilsim disasm` do,
+//! given settings already parsed (clap lives in `main.rs`; nothing here knows it).
+//!
+//! - `config`: the settings of a run, and parsing of sizes and durations.
+//! - `run`: read, compile and run a program; report errors; audit the heap.
+pub mod config;
+pub mod run;

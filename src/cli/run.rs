@@ -1,0 +1,230 @@
+//! `gilsim run` and `gilsim disasm`: read the source, compile it, run it, and turn
+//! every outcome into what Python would print and the exit status it would return.
+//!
+//! Exit statuses: 0 success; 1 an uncaught exception or a syntax error (as
+//! python3); 2 a command-line problem (unreadable file, as python3); 3 simulated
+//! memory corruption (see docs); `sys.exit(n)`: n.
+
+use super::config::{RunConfig, Source};
+use crate::bytecode::{disasm, Program};
+use crate::front::diagnostics::{render, SyntaxError, SyntaxErrorKind};
+use crate::front::{compiler, parser};
+use crate::heap::{audit, Value};
+use crate::vm::{NoHooks, Options, Runtime, Vm};
+use std::io::{Read, Write};
+
+/// Stack size of the thread that parses, compiles and runs the main program:
+/// bounded recursion in the parser and in built-ins calling back into Toy code
+/// needs room, and untouched stack pages cost nothing.
+pub const MAIN_STACK: usize = 512 << 20;
+
+/// The result of loading a source file.
+pub struct Loaded {
+    pub name: String,
+    pub text: String,
+}
+
+/// Read the program. Err: (message for stderr, exit status).
+pub fn load(source: &Source) -> Result<Loaded, (String, i32)> {
+    let (name, bytes) = match source {
+        Source::Code(c) => ("<string>".to_string(), c.clone().into_bytes()),
+        Source::Stdin => {
+            let mut b = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .map_err(|e| (format!("gilsim: can't read standard input: {e}"), 2))?;
+            ("<stdin>".to_string(), b)
+        }
+        Source::File(path) => {
+            let meta = std::fs::metadata(path).map_err(|e| {
+                (
+                    format!("gilsim: can't open file '{path}': [Errno {}] {}", e.raw_os_error().unwrap_or(2), io_reason(&e)),
+                    2,
+                )
+            })?;
+            if meta.is_dir() {
+                return Err((
+                    format!("gilsim: can't open file '{path}': [Errno 21] Is a directory"),
+                    2,
+                ));
+            }
+            let b = std::fs::read(path).map_err(|e| {
+                (
+                    format!("gilsim: can't open file '{path}': [Errno {}] {}", e.raw_os_error().unwrap_or(2), io_reason(&e)),
+                    2,
+                )
+            })?;
+            (path.clone(), b)
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Loaded { name, text }),
+        Err(e) => {
+            let pos = e.utf8_error().valid_up_to();
+            let byte = e.as_bytes().get(pos).copied().unwrap_or(0);
+            let line = e.as_bytes()[..pos].iter().filter(|&&b| b == b'\n').count() + 1;
+            Err((
+                format!(
+                    "  File \"{name}\", line {line}\nSyntaxError: (unicode error) 'utf-8' codec can't decode byte 0x{byte:02x} in position {pos}: invalid start byte\n"
+                ),
+                1,
+            ))
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Parse and compile. Err: the rendered SyntaxError.
+pub fn compile_source(name: &str, text: &str) -> Result<Program, String> {
+    let module = parser::parse(text).map_err(|e| render(&e, name, text))?;
+    compiler::compile(&module, name, text).map_err(|e| {
+        let err = SyntaxError {
+            kind: SyntaxErrorKind::Syntax,
+            msg: e.msg,
+            line: e.line,
+            col: e.col,
+        };
+        render(&err, name, text)
+    })
+}
+
+/// Run on a thread with a big stack; returns the exit status.
+pub fn run(config: RunConfig) -> i32 {
+    let h = std::thread::Builder::new()
+        .name("MainThread".into())
+        .stack_size(MAIN_STACK)
+        .spawn(move || run_here(&config));
+    match h {
+        Ok(h) => h.join().unwrap_or_else(|_| {
+            eprintln!("gilsim: internal error (a bug in gilsim, not in your program)");
+            70
+        }),
+        Err(e) => {
+            eprintln!("gilsim: cannot start the main thread: {e}");
+            70
+        }
+    }
+}
+
+fn run_here(config: &RunConfig) -> i32 {
+    let loaded = match load(&config.source) {
+        Ok(l) => l,
+        Err((msg, code)) => {
+            eprint!("{msg}");
+            if !msg.ends_with('\n') {
+                eprintln!();
+            }
+            return code;
+        }
+    };
+    let program = match compile_source(&loaded.name, &loaded.text) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprint!("{msg}");
+            return 1;
+        }
+    };
+    let mut argv = vec![match &config.source {
+        Source::Code(_) => "-c".to_string(),
+        Source::Stdin => "-".to_string(),
+        Source::File(p) => p.clone(),
+    }];
+    argv.extend(config.args.iter().cloned());
+    let options = Options {
+        max_heap: config.max_heap,
+        refcount: config.refcount,
+        argv,
+        recursion_limit: 1000,
+    };
+    let out: Box<dyn Write + Send> = Box::new(std::io::BufWriter::with_capacity(
+        1 << 16,
+        std::io::stdout(),
+    ));
+    let rt = match Runtime::new(program, options, out, Box::new(NoHooks)) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gilsim: cannot start: {e}");
+            return 1;
+        }
+    };
+    let mut vm = Vm::new(rt, "MainThread".into());
+    let status = run_main(&mut vm);
+    vm.flush_out();
+    if config.audit {
+        vm.finish();
+        let report = audit_runtime(&vm);
+        eprint!("{report}");
+    }
+    status
+}
+
+/// Run the module body on `vm`; print an uncaught exception as Python does.
+pub fn run_main(vm: &mut Vm) -> i32 {
+    vm.stack.push(Value::None);
+    if let Err(e) = vm.push_frame(0, 1) {
+        let r = vm.materialize(e);
+        let text = vm.format_exception(r);
+        eprint!("{text}");
+        return 1;
+    }
+    if let Some(f) = vm.frames.last_mut() {
+        f.is_entry = true;
+    }
+    match vm.run() {
+        Ok(v) => {
+            vm.decref(v);
+            0
+        }
+        Err(e) => {
+            if let Some(code) = vm.exit_code.take() {
+                let r = vm.materialize(e);
+                vm.decref(Value::Obj(r));
+                return code;
+            }
+            let r = vm.materialize(e);
+            vm.flush_out();
+            let text = vm.format_exception(r);
+            let _ = std::io::stdout().flush();
+            eprint!("{text}");
+            vm.decref(Value::Obj(r));
+            1
+        }
+    }
+}
+
+/// Audit the heap of a finished program: roots are globals, constants, built-ins,
+/// imported modules and whatever is left on the thread's stack.
+pub fn audit_runtime(vm: &Vm) -> String {
+    let rt = vm.rt;
+    let mut roots: Vec<Value> = rt.globals.iter().map(|g| g.load()).collect();
+    for c in &rt.consts {
+        roots.extend(c.iter().copied());
+    }
+    roots.extend(rt.builtins.roots());
+    roots.extend(rt.modules.lock().values().copied());
+    roots.extend(vm.stack.iter().copied());
+    roots.extend(vm.handling.iter().copied());
+    let rep = audit::audit(&rt.heap, &roots);
+    audit::render(&rep, |site| {
+        if site == 0 {
+            "<built-in>".to_string()
+        } else {
+            let line = site & 0xffff_ffff;
+            format!("{}:{line}", rt.program.filename)
+        }
+    })
+}
+
+/// `gilsim disasm`: the bytecode listing. Err: (message, exit status).
+pub fn disassemble(source: &Source) -> Result<String, (String, i32)> {
+    let loaded = load(source)?;
+    let program = compile_source(&loaded.name, &loaded.text).map_err(|m| (m, 1))?;
+    Ok(disasm::disassemble(&program))
+}

@@ -1,0 +1,381 @@
+//! Built-in functions, built-in types and the methods of built-in types.
+//!
+//! Every built-in is a plain Rust function with one signature (`Impl`), listed in
+//! one table (`table()`); a `BuiltinFn(n)` object on the heap names entry `n`. The
+//! files here group them by the type they belong to, as CPython's `Objects/` does:
+//! `functions` (the global built-ins), `types` (constructors: `int()`, `list()` ...),
+//! `strs`, `lists`, `dicts`, and `others` (methods of the remaining types).
+//!
+//! Arguments arrive borrowed; the result is a new reference.
+
+pub mod dicts;
+pub mod functions;
+pub mod lists;
+pub mod others;
+pub mod strs;
+pub mod types;
+
+use super::exceptions::{kind_from_index, ExcKind, EXC_TABLE};
+use super::{PyErr, PyResult, Vm};
+use crate::bytecode::{intern, Sym};
+use crate::heap::{BuiltinFn, Class, Heap, HeapError, LocalHeap, Obj, ObjRef, TypeTag, Value};
+use rustc_hash::FxHashMap;
+use std::sync::{Arc, OnceLock};
+
+pub type Impl = fn(&mut Vm, &[Value], &[(Sym, Value)]) -> PyResult<Value>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Owner {
+    /// A global built-in function (`len`).
+    Global,
+    /// A method of a built-in type (`list.append`).
+    Method(TypeTag),
+    /// A function of a built-in module (`time.sleep`).
+    Module(&'static str),
+    /// Reachable only from Rust (`object.__init__` and friends).
+    Hidden,
+}
+
+pub struct Def {
+    pub name: &'static str,
+    pub owner: Owner,
+    pub f: Impl,
+}
+
+pub const fn def(name: &'static str, owner: Owner, f: Impl) -> Def {
+    Def { name, owner, f }
+}
+
+/// All built-ins, in a fixed order (their `BuiltinFn` numbers).
+pub fn table() -> &'static [Def] {
+    static TABLE: OnceLock<Vec<Def>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut v = Vec::new();
+        v.extend(functions::defs());
+        v.extend(strs::defs());
+        v.extend(lists::defs());
+        v.extend(dicts::defs());
+        v.extend(others::defs());
+        v.extend(crate::stdlib::defs());
+        v
+    })
+}
+
+fn unknown_builtin(_: &mut Vm, _: &[Value], _: &[(Sym, Value)]) -> PyResult<Value> {
+    Err(PyErr::type_error("unknown built-in"))
+}
+
+pub fn builtin_impl(id: u16) -> Impl {
+    table().get(id as usize).map(|d| d.f).unwrap_or(unknown_builtin)
+}
+
+pub fn builtin_name(id: u16) -> &'static str {
+    table().get(id as usize).map(|d| d.name).unwrap_or("?")
+}
+
+/// The type objects that user code can name, with their Python names and bases.
+const TYPES: &[(TypeTag, &str)] = &[
+    (TypeTag::Object, "object"),
+    (TypeTag::Type, "type"),
+    (TypeTag::NoneType, "NoneType"),
+    (TypeTag::Int, "int"),
+    (TypeTag::Bool, "bool"),
+    (TypeTag::Float, "float"),
+    (TypeTag::Str, "str"),
+    (TypeTag::List, "list"),
+    (TypeTag::Tuple, "tuple"),
+    (TypeTag::Dict, "dict"),
+    (TypeTag::Set, "set"),
+    (TypeTag::Range, "range"),
+    (TypeTag::Slice, "slice"),
+    (TypeTag::Function, "function"),
+    (TypeTag::BuiltinFunction, "builtin_function_or_method"),
+    (TypeTag::Method, "method"),
+    (TypeTag::Module, "module"),
+    (TypeTag::Cell, "cell"),
+    (TypeTag::Iterator, "iterator"),
+    (TypeTag::DictKeys, "dict_keys"),
+    (TypeTag::DictValues, "dict_values"),
+    (TypeTag::DictItems, "dict_items"),
+    (TypeTag::Generator, "generator"),
+    (TypeTag::Coroutine, "coroutine"),
+    (TypeTag::Native, "native"),
+];
+
+/// The built-in objects of one runtime, created before the program starts and
+/// kept alive (immortal, in effect) for the whole run.
+pub struct Builtins {
+    pub object: ObjRef,
+    types: FxHashMap<TypeTag, ObjRef>,
+    exc: Vec<ObjRef>,
+    by_name: FxHashMap<&'static str, Value>,
+    methods: FxHashMap<(TypeTag, Sym), Value>,
+    fn_objs: Vec<Value>,
+    pub memory_error_instance: ObjRef,
+    /// `object.__init__` / `BaseException.__init__`, for `super().__init__(...)`.
+    pub base_init: Value,
+    pub not_implemented: Option<ObjRef>,
+}
+
+impl Builtins {
+    pub fn create(heap: &Heap, local: &mut LocalHeap) -> Result<Builtins, HeapError> {
+        let mut types = FxHashMap::default();
+        let mut object = None;
+        for &(tag, name) in TYPES {
+            let base = if tag == TypeTag::Object {
+                None
+            } else if tag == TypeTag::Bool {
+                types.get(&TypeTag::Int).copied()
+            } else {
+                object
+            };
+            let c = heap.alloc(
+                local,
+                Obj::Class(Box::new(Class {
+                    name: Arc::from(name),
+                    qualname: Arc::from(name),
+                    base,
+                    attrs: FxHashMap::default(),
+                    tag: Some(tag),
+                    module: Arc::from("builtins"),
+                })),
+            )?;
+            if let Some(b) = base {
+                heap.incref_obj(local, b);
+            }
+            if tag == TypeTag::Object {
+                object = Some(c);
+            }
+            types.insert(tag, c);
+        }
+        let object = object.ok_or(HeapError::Full)?;
+        let mut exc: Vec<ObjRef> = Vec::new();
+        for (i, &(name, parent)) in EXC_TABLE.iter().enumerate() {
+            let base = if i == 0 { object } else { exc[parent as usize] };
+            heap.incref_obj(local, base);
+            let c = heap.alloc(
+                local,
+                Obj::Class(Box::new(Class {
+                    name: Arc::from(name),
+                    qualname: Arc::from(name),
+                    base: Some(base),
+                    attrs: FxHashMap::default(),
+                    tag: Some(TypeTag::Exception),
+                    module: Arc::from("builtins"),
+                })),
+            )?;
+            exc.push(c);
+        }
+        let mut by_name: FxHashMap<&'static str, Value> = FxHashMap::default();
+        for &(tag, name) in TYPES {
+            if matches!(
+                tag,
+                TypeTag::Object
+                    | TypeTag::Type
+                    | TypeTag::Int
+                    | TypeTag::Bool
+                    | TypeTag::Float
+                    | TypeTag::Str
+                    | TypeTag::List
+                    | TypeTag::Tuple
+                    | TypeTag::Dict
+                    | TypeTag::Set
+                    | TypeTag::Range
+                    | TypeTag::Slice
+            ) {
+                by_name.insert(name, Value::Obj(types[&tag]));
+            }
+        }
+        by_name.insert("frozenset", Value::Obj(types[&TypeTag::Set]));
+        for (i, &(name, _)) in EXC_TABLE.iter().enumerate() {
+            by_name.insert(name, Value::Obj(exc[i]));
+        }
+        let mut methods = FxHashMap::default();
+        let mut fn_objs = Vec::new();
+        let mut base_init = Value::None;
+        for (i, d) in table().iter().enumerate() {
+            let r = heap.alloc(local, Obj::Builtin(BuiltinFn(i as u16)))?;
+            let v = Value::Obj(r);
+            fn_objs.push(v);
+            match d.owner {
+                Owner::Global => {
+                    by_name.insert(d.name, v);
+                }
+                Owner::Method(t) => {
+                    methods.insert((t, intern(d.name)), v);
+                }
+                Owner::Hidden if d.name == "__init__" => base_init = v,
+                _ => {}
+            }
+        }
+        heap.incref_obj(local, exc[ExcKind::MemoryError as usize]);
+        let memory_error_instance = heap.alloc(
+            local,
+            Obj::Exception(Box::new(crate::heap::ExcObj {
+                class: exc[ExcKind::MemoryError as usize],
+                args: vec![],
+                attrs: vec![],
+                traceback: vec![],
+                cause: Value::None,
+                context: Value::None,
+                suppress_context: false,
+            })),
+        )?;
+        let ni = heap.alloc(
+            local,
+            Obj::Instance(crate::heap::Instance {
+                class: object,
+                attrs: vec![],
+            }),
+        )?;
+        heap.incref_obj(local, object);
+        by_name.insert("NotImplemented", Value::Obj(ni));
+        by_name.insert("Ellipsis", Value::None);
+        Ok(Builtins {
+            object,
+            types,
+            exc,
+            by_name,
+            methods,
+            fn_objs,
+            memory_error_instance,
+            base_init,
+            not_implemented: Some(ni),
+        })
+    }
+
+    pub fn type_class(&self, tag: TypeTag) -> ObjRef {
+        self.types.get(&tag).copied().unwrap_or(self.object)
+    }
+
+    pub fn exc_class(&self, kind: ExcKind) -> ObjRef {
+        self.exc.get(kind as usize).copied().unwrap_or(self.object)
+    }
+
+    /// A global built-in by name (borrowed).
+    pub fn lookup(&self, name: &str) -> Option<Value> {
+        self.by_name.get(name).copied()
+    }
+
+    /// A method of a built-in type (borrowed).
+    pub fn method(&self, tag: TypeTag, name: Sym) -> Option<Value> {
+        if let Some(&v) = self.methods.get(&(tag, name)) {
+            return Some(v);
+        }
+        if tag == TypeTag::Bool {
+            return self.methods.get(&(TypeTag::Int, name)).copied();
+        }
+        None
+    }
+
+    /// The heap object of built-in number `id` (borrowed).
+    pub fn function(&self, id: usize) -> Option<Value> {
+        self.fn_objs.get(id).copied()
+    }
+
+    pub fn kind_of_class(&self, c: ObjRef) -> Option<ExcKind> {
+        self.exc.iter().position(|&e| e == c).map(|i| kind_from_index(i as u8))
+    }
+
+    /// Every built-in object (the audit counts these as roots).
+    pub fn roots(&self) -> Vec<Value> {
+        let mut v: Vec<Value> = self.types.values().map(|&r| Value::Obj(r)).collect();
+        v.extend(self.exc.iter().map(|&r| Value::Obj(r)));
+        v.extend(self.fn_objs.iter().copied());
+        v.push(Value::Obj(self.memory_error_instance));
+        if let Some(n) = self.not_implemented {
+            v.push(Value::Obj(n));
+        }
+        v
+    }
+}
+
+/// Call a built-in type (`int("3")`, `list(x)`, ...).
+pub fn construct(
+    vm: &mut Vm,
+    class: ObjRef,
+    tag: TypeTag,
+    args: &[Value],
+    kw: &[(Sym, Value)],
+) -> PyResult<Value> {
+    types::construct(vm, class, tag, args, kw)
+}
+
+// ----------------------------------------------------------- argument helpers
+
+/// Check a positional argument count, with CPython's message.
+pub fn arity(name: &str, args: &[Value], min: usize, max: usize) -> PyResult<()> {
+    let n = args.len();
+    if n >= min && n <= max {
+        return Ok(());
+    }
+    Err(PyErr::type_error(if min == max {
+        if min == 0 {
+            format!("{name}() takes no arguments ({n} given)")
+        } else if min == 1 {
+            format!("{name}() takes exactly one argument ({n} given)")
+        } else {
+            format!("{name} expected {min} arguments, got {n}")
+        }
+    } else if n < min {
+        format!("{name} expected at least {min} argument{}, got {n}", if min == 1 { "" } else { "s" })
+    } else {
+        format!("{name} expected at most {max} argument{}, got {n}", if max == 1 { "" } else { "s" })
+    }))
+}
+
+pub fn no_kwargs(name: &str, kw: &[(Sym, Value)]) -> PyResult<()> {
+    if kw.is_empty() {
+        Ok(())
+    } else {
+        Err(PyErr::type_error(format!("{name}() takes no keyword arguments")))
+    }
+}
+
+pub fn kwarg(kw: &[(Sym, Value)], name: &str) -> Option<Value> {
+    let s = intern(name);
+    kw.iter().find(|(k, _)| *k == s).map(|&(_, v)| v)
+}
+
+/// Reject keyword arguments other than `allowed`.
+pub fn only_kwargs(fname: &str, kw: &[(Sym, Value)], allowed: &[&str]) -> PyResult<()> {
+    for (k, _) in kw {
+        let n = crate::bytecode::sym_name(*k);
+        if !allowed.contains(&&*n) {
+            return Err(PyErr::type_error(format!(
+                "{fname}() got an unexpected keyword argument '{n}'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Vm {
+    /// An int argument (ints and bools), with CPython's message otherwise.
+    pub fn arg_int(&mut self, v: Value, what: &str) -> PyResult<i64> {
+        match v {
+            Value::Int(i) => Ok(i),
+            Value::Bool(b) => Ok(b as i64),
+            Value::Obj(r) if matches!(&*self.get(r)?, Obj::BigInt(_)) => Err(PyErr::new(
+                ExcKind::OverflowError,
+                "Python int too large to convert to C ssize_t",
+            )),
+            _ => {
+                let t = self.type_name(v);
+                Err(PyErr::type_error(format!(
+                    "'{t}' object cannot be interpreted as an integer{what}"
+                )))
+            }
+        }
+    }
+
+    pub fn arg_str(&mut self, v: Value, fname: &str) -> PyResult<Arc<str>> {
+        match self.str_arc(v) {
+            Some(s) => Ok(s),
+            None => {
+                let t = self.type_name(v);
+                Err(PyErr::type_error(format!("{fname} must be str, not {t}")))
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Values as text: `repr()`, `str()`, and f-string formatting, in Python's formats.
+//!
+//! The number and string algorithms themselves live in `crate::text`; this file
+//! walks objects (containers recurse, self-containing ones print `[...]`) and calls
+//! user `__repr__` / `__str__` methods.
+
+use super::{PyErr, PyResult, Vm};
+use crate::bytecode::sym;
+use crate::heap::{IterState, Obj, ObjRef, Value, ViewKind};
+use crate::text;
+use std::fmt::Write;
+
+/// A stand-in for a memory address in reprs: stable per object, CPython-shaped.
+pub fn fake_addr(r: ObjRef) -> String {
+    format!("0x7f{:010x}", (r.idx as u64) * 64 + 0x1000)
+}
+
+impl Vm {
+    pub fn repr(&mut self, v: Value) -> PyResult<String> {
+        match v {
+            Value::None | Value::Unbound => Ok("None".into()),
+            Value::Bool(b) => Ok(if b { "True" } else { "False" }.into()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Float(f) => Ok(text::float::float_repr(f)),
+            Value::Obj(r) => self.repr_obj(v, r),
+        }
+    }
+
+    fn repr_obj(&mut self, v: Value, r: ObjRef) -> PyResult<String> {
+        let g = self.get(r)?;
+        match &*g {
+            Obj::Str(s) => Ok(text::strings::str_repr(&s.s)),
+            Obj::BigInt(b) => {
+                let b = b.clone();
+                drop(g);
+                Ok(text::format::int_to_decimal(&b)?)
+            }
+            Obj::List(items) => {
+                let items = items.clone();
+                drop(g);
+                if self.repr_stack.contains(&r) {
+                    return Ok("[...]".into());
+                }
+                self.repr_stack.push(r);
+                let res = self.repr_items(&items, "[", "]", false);
+                self.repr_stack.pop();
+                res
+            }
+            Obj::Tuple(items) => {
+                let items = items.to_vec();
+                drop(g);
+                if self.repr_stack.contains(&r) {
+                    return Ok("(...)".into());
+                }
+                self.repr_stack.push(r);
+                let res = self.repr_items(&items, "(", ")", items.len() == 1);
+                self.repr_stack.pop();
+                res
+            }
+            Obj::Dict(d) => {
+                let pairs: Vec<(Value, Value)> = d.iter().collect();
+                drop(g);
+                if self.repr_stack.contains(&r) {
+                    return Ok("{...}".into());
+                }
+                self.repr_stack.push(r);
+                let res = self.repr_pairs(&pairs);
+                self.repr_stack.pop();
+                res
+            }
+            Obj::Set(d) => {
+                let keys: Vec<Value> = d.iter().map(|(k, _)| k).collect();
+                drop(g);
+                if keys.is_empty() {
+                    return Ok("set()".into());
+                }
+                if self.repr_stack.contains(&r) {
+                    return Ok("set(...)".into());
+                }
+                self.repr_stack.push(r);
+                let res = self.repr_items(&keys, "{", "}", false);
+                self.repr_stack.pop();
+                res
+            }
+            Obj::Range { start, stop, step } => Ok(if *step == 1 {
+                format!("range({start}, {stop})")
+            } else {
+                format!("range({start}, {stop}, {step})")
+            }),
+            Obj::Slice { start, stop, step } => {
+                let (a, b, c) = (*start, *stop, *step);
+                drop(g);
+                Ok(format!(
+                    "slice({}, {}, {})",
+                    self.repr(a)?,
+                    self.repr(b)?,
+                    self.repr(c)?
+                ))
+            }
+            Obj::Function(f) => Ok(format!("<function {} at {}>", f.qualname, fake_addr(r))),
+            Obj::BoundMethod { receiver, func } => {
+                let (rv, f) = (*receiver, *func);
+                drop(g);
+                let fname = match f {
+                    Value::Obj(fr) => match &*self.get(fr)? {
+                        Obj::Function(func) => func.qualname.to_string(),
+                        Obj::Builtin(b) => super::builtins::builtin_name(b.0).to_string(),
+                        _ => "?".into(),
+                    },
+                    _ => "?".into(),
+                };
+                if self.is_builtin_value(f) {
+                    let t = self.type_name(rv);
+                    let addr = rv.as_obj().map(fake_addr).unwrap_or_default();
+                    return Ok(format!(
+                        "<built-in method {fname} of {t} object at {addr}>"
+                    ));
+                }
+                let rr = self.repr(rv)?;
+                Ok(format!("<bound method {fname} of {rr}>"))
+            }
+            Obj::Builtin(b) => Ok(format!(
+                "<built-in function {}>",
+                super::builtins::builtin_name(b.0)
+            )),
+            Obj::Class(k) => Ok(if &*k.module == "builtins" {
+                format!("<class '{}'>", k.name)
+            } else {
+                format!("<class '{}.{}'>", k.module, k.qualname)
+            }),
+            Obj::Module(m) => Ok(format!("<module '{}' (built-in)>", m.name)),
+            Obj::Cell(_) => Ok(format!("<cell at {}>", fake_addr(r))),
+            Obj::Instance(i) => {
+                let class = i.class;
+                drop(g);
+                if let Some(s) = self.call_dunder(v, sym::__repr__, &[])? {
+                    return self.expect_str(s, "__repr__");
+                }
+                let (module, qual) = match &*self.get(class)? {
+                    Obj::Class(k) => (k.module.clone(), k.qualname.clone()),
+                    _ => ("__main__".into(), "?".into()),
+                };
+                Ok(format!("<{module}.{qual} object at {}>", fake_addr(r)))
+            }
+            Obj::Exception(e) => {
+                let (class, args) = (e.class, e.args.clone());
+                drop(g);
+                if let Some(s) = self.call_dunder(v, sym::__repr__, &[])? {
+                    return self.expect_str(s, "__repr__");
+                }
+                let name = self.class_name(class);
+                let inner = if args.len() == 1 {
+                    self.repr(args[0])?
+                } else {
+                    let parts: PyResult<Vec<String>> = args.iter().map(|&a| self.repr(a)).collect();
+                    parts?.join(", ")
+                };
+                Ok(format!("{name}({inner})"))
+            }
+            Obj::Iter(st) => {
+                let name = match st {
+                    IterState::Seq { .. } => "list_iterator",
+                    IterState::Range { .. } => "range_iterator",
+                    IterState::Dict { .. } => "dict_keyiterator",
+                    IterState::Reversed { .. } => "list_reverseiterator",
+                    IterState::Enumerate { .. } => "enumerate",
+                    IterState::Zip { .. } => "zip",
+                    IterState::Map { .. } => "map",
+                    IterState::Filter { .. } => "filter",
+                    IterState::Buffer { .. } | IterState::Exhausted => "iterator",
+                };
+                Ok(format!("<{name} object at {}>", fake_addr(r)))
+            }
+            Obj::DictView { dict, kind } => {
+                let (d, k) = (*dict, *kind);
+                drop(g);
+                let name = match k {
+                    ViewKind::Keys => "dict_keys",
+                    ViewKind::Values => "dict_values",
+                    ViewKind::Items => "dict_items",
+                };
+                let items = self.collect_iterable(v)?;
+                let _ = d;
+                let s = self.repr_items(&items, "[", "]", false);
+                self.decref_all(items);
+                Ok(format!("{name}({})", s?))
+            }
+            Obj::Super { .. } => Ok("<super object>".into()),
+            Obj::Generator(gen) => Ok(format!(
+                "<{} object {} at {}>",
+                if gen.is_coroutine { "coroutine" } else { "generator" },
+                gen.qualname,
+                fake_addr(r)
+            )),
+            Obj::Free => Ok("<freed object>".into()),
+        }
+    }
+
+    fn expect_str(&mut self, s: Value, what: &str) -> PyResult<String> {
+        let out = self.str_value(s);
+        self.decref(s);
+        out.ok_or_else(|| PyErr::type_error(format!("{what} returned non-string")))
+    }
+
+    fn repr_items(&mut self, items: &[Value], open: &str, close: &str, trailing: bool) -> PyResult<String> {
+        let mut out = String::from(open);
+        for (i, &x) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&self.repr(x)?);
+        }
+        if trailing {
+            out.push(',');
+        }
+        out.push_str(close);
+        Ok(out)
+    }
+
+    fn repr_pairs(&mut self, pairs: &[(Value, Value)]) -> PyResult<String> {
+        let mut out = String::from("{");
+        for (i, &(k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "{}: {}", self.repr(k)?, self.repr(v)?);
+        }
+        out.push('}');
+        Ok(out)
+    }
+
+    /// `str(v)`.
+    pub fn str_of(&mut self, v: Value) -> PyResult<String> {
+        let Value::Obj(r) = v else {
+            return self.repr(v);
+        };
+        let g = self.get(r)?;
+        match &*g {
+            Obj::Str(s) => Ok(s.s.to_string()),
+            Obj::Instance(_) => {
+                drop(g);
+                if let Some(s) = self.call_dunder(v, sym::__str__, &[])? {
+                    return self.expect_str(s, "__str__");
+                }
+                self.repr(v)
+            }
+            Obj::Exception(e) => {
+                let args = e.args.clone();
+                drop(g);
+                if let Some(s) = self.call_dunder(v, sym::__str__, &[])? {
+                    return self.expect_str(s, "__str__");
+                }
+                match args.len() {
+                    0 => Ok(String::new()),
+                    1 => self.str_of(args[0]),
+                    _ => {
+                        let mut parts = Vec::new();
+                        for a in args {
+                            parts.push(self.repr(a)?);
+                        }
+                        Ok(format!("({})", parts.join(", ")))
+                    }
+                }
+            }
+            _ => {
+                drop(g);
+                self.repr(v)
+            }
+        }
+    }
+
+    /// f-string piece: conversion (0 none, 1 str, 2 repr, 3 ascii) then the spec.
+    pub fn format_value(&mut self, v: Value, conv: u32, spec: Option<Value>) -> PyResult<Value> {
+        let spec_s = match spec {
+            Some(s) => self.str_value(s).unwrap_or_default(),
+            None => String::new(),
+        };
+        if conv != 0 {
+            let text = match conv {
+                1 => self.str_of(v)?,
+                2 => self.repr(v)?,
+                _ => ascii_escape(&self.repr(v)?),
+            };
+            let out = if spec_s.is_empty() {
+                text
+            } else {
+                text::format::format_str(&text, &spec_s)?
+            };
+            return self.new_string(out);
+        }
+        if spec_s.is_empty() {
+            if let Value::Obj(r) = v {
+                if matches!(&*self.get(r)?, Obj::Str(_)) {
+                    self.incref(v);
+                    return Ok(v);
+                }
+            }
+            let s = self.str_of(v)?;
+            return self.new_string(s);
+        }
+        let s = self.format_with_spec(v, &spec_s)?;
+        self.new_string(s)
+    }
+
+    /// `format(v, spec)` for a non-empty spec.
+    pub fn format_with_spec(&mut self, v: Value, spec: &str) -> PyResult<String> {
+        match v {
+            Value::Int(i) => Ok(text::format::format_int(&num_bigint::BigInt::from(i), spec)?),
+            Value::Bool(b) => Ok(text::format::format_int(&num_bigint::BigInt::from(b as i64), spec)?),
+            Value::Float(f) => Ok(text::format::format_float(f, spec)?),
+            Value::None | Value::Unbound => Err(PyErr::type_error(
+                "unsupported format string passed to NoneType.__format__",
+            )),
+            Value::Obj(r) => {
+                let g = self.get(r)?;
+                match &*g {
+                    Obj::Str(s) => Ok(text::format::format_str(&s.s, spec)?),
+                    Obj::BigInt(b) => {
+                        let b = b.clone();
+                        drop(g);
+                        Ok(text::format::format_int(&b, spec)?)
+                    }
+                    _ => {
+                        drop(g);
+                        if let Some(s) = self.call_dunder(v, crate::bytecode::intern("__format__"), &[])? {
+                            return self.expect_str(s, "__format__");
+                        }
+                        let t = self.type_name(v);
+                        Err(PyErr::type_error(format!(
+                            "unsupported format string passed to {t}.__format__"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn concat_strings(&mut self, parts: &[Value]) -> PyResult<Value> {
+        let mut out = String::new();
+        for &p in parts {
+            match p {
+                Value::Obj(r) => match &*self.get(r)? {
+                    Obj::Str(s) => out.push_str(&s.s),
+                    _ => return Err(PyErr::type_error("f-string part is not a str")),
+                },
+                _ => return Err(PyErr::type_error("f-string part is not a str")),
+            }
+        }
+        self.new_string(out)
+    }
+}
+
+/// `ascii()`: escape every non-ASCII character of a repr.
+pub fn ascii_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let n = c as u32;
+        if n < 0x80 {
+            out.push(c);
+        } else if n < 0x100 {
+            let _ = write!(out, "\\x{n:02x}");
+        } else if n < 0x10000 {
+            let _ = write!(out, "\\u{n:04x}");
+        } else {
+            let _ = write!(out, "\\U{n:08x}");
+        }
+    }
+    out
+}

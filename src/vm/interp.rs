@@ -1,0 +1,1004 @@
+//! The dispatch loop: one function, one `match`, as in clox's `run()`.
+//!
+//! The current frame's code, constants and slot base are cached in locals; common
+//! cases (small-int and float arithmetic, local loads and stores, jumps) take a few
+//! lines, and everything else calls out of line (`ops`, `call`, `iter`).
+//!
+//! Reference counting follows CPython's bytecode discipline: pushing a copy of a
+//! reference increments its count, popping one decrements it, and a store releases
+//! the old value only *after* the new one is in place (see `StoreFast`), because a
+//! release may free objects.
+//!
+//! The eval breaker is read at `JumpBackward` and at calls, exactly where CPython
+//! reads it; nowhere else can a thread switch happen.
+
+use super::frames::Block;
+use super::{ExcKind, PyErr, PyResult, Vm};
+use crate::bytecode::{BinOpKind, CmpKind, Instr};
+use crate::heap::{Obj, TbEntry, Value};
+
+impl Vm {
+    /// Run from the top frame until the entry frame (the one marked `is_entry`)
+    /// returns; its return value is the result.
+    ///
+    /// # Errors
+    /// An exception that no handler in the entered frames catches.
+    pub fn run(&mut self) -> PyResult<Value> {
+        let rt = self.rt;
+        let program = &*rt.program;
+        'frame: loop {
+            let fi = self.frames.len() - 1;
+            let frame = self.frames[fi];
+            let code = &program.codes[frame.code as usize];
+            let instrs = &code.instrs[..];
+            let consts = &rt.consts[frame.code as usize][..];
+            let base = frame.base as usize;
+            let mut ip = frame.ip as usize;
+
+            // Leave the instruction loop with an error: record where we were and
+            // let `unwind` find a handler (then resume) or give up.
+            macro_rules! throw {
+                ($e:expr) => {{
+                    let e = $e;
+                    self.frames[fi].ip = ip as u32;
+                    match self.unwind(e) {
+                        Ok(()) => continue 'frame,
+                        Err(e) => return Err(e),
+                    }
+                }};
+            }
+            macro_rules! tri {
+                ($e:expr) => {
+                    match $e {
+                        Ok(v) => v,
+                        Err(e) => throw!(e),
+                    }
+                };
+            }
+            macro_rules! pop {
+                () => {
+                    match self.stack.pop() {
+                        Some(v) => v,
+                        None => Value::None,
+                    }
+                };
+            }
+            macro_rules! top {
+                () => {
+                    match self.stack.last() {
+                        Some(v) => *v,
+                        None => Value::None,
+                    }
+                };
+            }
+            macro_rules! breaker_check {
+                () => {
+                    if rt.breaker.is_set() {
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.handle_pending());
+                    }
+                };
+            }
+
+            loop {
+                let Some(&ins) = instrs.get(ip) else {
+                    throw!(PyErr::new(ExcKind::RuntimeError, "instruction pointer out of range"))
+                };
+                ip += 1;
+                self.instructions += 1;
+                match ins {
+                    Instr::Nop => {}
+                    Instr::PopTop => {
+                        let v = pop!();
+                        self.decref(v);
+                    }
+                    Instr::DupTop => {
+                        let v = top!();
+                        self.incref(v);
+                        self.stack.push(v);
+                    }
+                    Instr::DupTop2 => {
+                        let n = self.stack.len();
+                        if n < 2 {
+                            throw!(stack_underflow());
+                        }
+                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        self.incref(a);
+                        self.incref(b);
+                        self.stack.push(a);
+                        self.stack.push(b);
+                    }
+                    Instr::RotTwo => {
+                        let n = self.stack.len();
+                        if n >= 2 {
+                            self.stack.swap(n - 1, n - 2);
+                        }
+                    }
+                    Instr::RotThree => {
+                        // a b c -> c a b
+                        let n = self.stack.len();
+                        if n >= 3 {
+                            self.stack[n - 3..].rotate_right(1);
+                        }
+                    }
+                    Instr::RotFour => {
+                        let n = self.stack.len();
+                        if n >= 4 {
+                            self.stack[n - 4..].rotate_right(1);
+                        }
+                    }
+                    Instr::LoadConst(i) => {
+                        let v = consts.get(i as usize).copied().unwrap_or(Value::None);
+                        self.incref(v);
+                        self.stack.push(v);
+                    }
+                    Instr::LoadFast(n) => {
+                        let v = self.stack[base + n as usize];
+                        if let Value::Unbound = v {
+                            throw!(unbound_local(code.slot_name(n)));
+                        }
+                        self.incref(v);
+                        self.stack.push(v);
+                    }
+                    Instr::StoreFast(n) => {
+                        let v = pop!();
+                        // New value in first, old one released after: releasing can
+                        // free objects, and nothing may see the slot half-updated.
+                        let old = std::mem::replace(&mut self.stack[base + n as usize], v);
+                        self.decref(old);
+                    }
+                    Instr::DeleteFast(n) => {
+                        let old =
+                            std::mem::replace(&mut self.stack[base + n as usize], Value::Unbound);
+                        if let Value::Unbound = old {
+                            throw!(unbound_local(code.slot_name(n)));
+                        }
+                        self.decref(old);
+                    }
+                    Instr::LoadDeref(n) => {
+                        let cell = self.stack[base + n as usize];
+                        let v = tri!(self.cell_get(cell));
+                        if let Value::Unbound = v {
+                            throw!(PyErr::new(
+                                ExcKind::NameError,
+                                format!(
+                                    "cannot access free variable '{}' where it is not associated with a value in enclosing scope",
+                                    code.slot_name(n)
+                                )
+                            ));
+                        }
+                        self.stack.push(v);
+                    }
+                    Instr::StoreDeref(n) => {
+                        let v = pop!();
+                        let cell = self.stack[base + n as usize];
+                        tri!(self.cell_set(cell, v));
+                    }
+                    Instr::LoadClosure(n) => {
+                        let v = self.stack[base + n as usize];
+                        self.incref(v);
+                        self.stack.push(v);
+                    }
+                    Instr::LoadGlobal(n) => {
+                        let v = match rt.globals.get(n as usize) {
+                            Some(c) => c.load(),
+                            None => Value::Unbound,
+                        };
+                        if let Value::Unbound = v {
+                            throw!(name_error(&program.global_names[n as usize]));
+                        }
+                        self.incref(v);
+                        self.stack.push(v);
+                    }
+                    Instr::StoreGlobal(n) => {
+                        let v = pop!();
+                        if let Some(c) = rt.globals.get(n as usize) {
+                            let old = c.replace(v);
+                            self.decref(old);
+                        }
+                    }
+                    Instr::DeleteGlobal(n) => {
+                        if let Some(c) = rt.globals.get(n as usize) {
+                            let old = c.replace(Value::Unbound);
+                            if let Value::Unbound = old {
+                                throw!(name_error(&program.global_names[n as usize]));
+                            }
+                            self.decref(old);
+                        }
+                    }
+                    Instr::LoadName(s) => {
+                        let ns = self.stack[base];
+                        let v = tri!(self.load_name(ns, s));
+                        self.stack.push(v);
+                    }
+                    Instr::StoreName(s) => {
+                        let v = pop!();
+                        let ns = self.stack[base];
+                        tri!(self.ns_store(ns, s, v));
+                    }
+                    Instr::LoadAttr(s) => {
+                        let obj = pop!();
+                        let r = self.get_attr(obj, s);
+                        self.decref(obj);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::StoreAttr(s) => {
+                        let obj = pop!();
+                        let v = pop!();
+                        let r = self.set_attr(obj, s, v);
+                        self.decref(obj);
+                        tri!(r);
+                    }
+                    Instr::DeleteAttr(s) => {
+                        let obj = pop!();
+                        let r = self.del_attr(obj, s);
+                        self.decref(obj);
+                        tri!(r);
+                    }
+                    Instr::LoadMethod(s) => {
+                        let obj = pop!();
+                        // pushes (callable, self) or (callable, Unbound)
+                        let r = self.load_method(obj, s);
+                        tri!(r);
+                    }
+                    Instr::BinarySubscr => {
+                        let idx = pop!();
+                        let obj = pop!();
+                        // Fast path: list[int]
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            let fast = match rt.heap.get(r) {
+                                Ok(g) => match &*g {
+                                    Obj::List(items) => {
+                                        let n = items.len() as i64;
+                                        let j = if i < 0 { i + n } else { i };
+                                        if j >= 0 && j < n {
+                                            Some(items[j as usize])
+                                        } else {
+                                            None
+                                        }
+                                    }
+                                    _ => None,
+                                },
+                                Err(_) => None,
+                            };
+                            if let Some(v) = fast {
+                                self.incref(v);
+                                self.decref(obj);
+                                self.stack.push(v);
+                                continue;
+                            }
+                        }
+                        let r = self.get_item(obj, idx);
+                        self.decref(obj);
+                        self.decref(idx);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::StoreSubscr => {
+                        let idx = pop!();
+                        let obj = pop!();
+                        let v = pop!();
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            let old = match rt.heap.get_mut(r) {
+                                Ok(mut g) => match &mut *g {
+                                    Obj::List(items) => {
+                                        let n = items.len() as i64;
+                                        let j = if i < 0 { i + n } else { i };
+                                        if j >= 0 && j < n {
+                                            Some(std::mem::replace(&mut items[j as usize], v))
+                                        } else {
+                                            None
+                                        }
+                                    }
+                                    _ => None,
+                                },
+                                Err(_) => None,
+                            };
+                            if let Some(old) = old {
+                                self.decref(old);
+                                self.decref(obj);
+                                continue;
+                            }
+                        }
+                        let r = self.set_item(obj, idx, v);
+                        self.decref(obj);
+                        self.decref(idx);
+                        tri!(r);
+                    }
+                    Instr::DeleteSubscr => {
+                        let idx = pop!();
+                        let obj = pop!();
+                        let r = self.del_item(obj, idx);
+                        self.decref(obj);
+                        self.decref(idx);
+                        tri!(r);
+                    }
+                    Instr::BuildSlice(n) => {
+                        let step = if n == 3 { pop!() } else { Value::None };
+                        let stop = pop!();
+                        let start = pop!();
+                        let v = tri!(self.alloc(Obj::Slice { start, stop, step }));
+                        self.stack.push(v);
+                    }
+                    Instr::Binary(op) => {
+                        let n = self.stack.len();
+                        if n < 2 {
+                            throw!(stack_underflow());
+                        }
+                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        let fast = match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
+                            (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
+                            (Value::Int(x), Value::Float(y)) => float_fast(op, x as f64, y),
+                            _ => None,
+                        };
+                        if let Some(v) = fast {
+                            self.stack.truncate(n - 2);
+                            self.stack.push(v);
+                            continue;
+                        }
+                        self.stack.truncate(n - 2);
+                        let r = self.binary_op(op, a, b);
+                        self.decref(a);
+                        self.decref(b);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::Compare(op) => {
+                        let n = self.stack.len();
+                        if n < 2 {
+                            throw!(stack_underflow());
+                        }
+                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        let fast = match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => Some(cmp_fast(op, x, y)),
+                            (Value::Float(x), Value::Float(y)) => Some(cmp_fast_f(op, x, y)),
+                            _ => None,
+                        };
+                        self.stack.truncate(n - 2);
+                        if let Some(v) = fast {
+                            self.stack.push(Value::Bool(v));
+                            continue;
+                        }
+                        let r = self.compare_op(op, a, b);
+                        self.decref(a);
+                        self.decref(b);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::IsOp(neg) => {
+                        let b = pop!();
+                        let a = pop!();
+                        let same = a.is(b);
+                        self.decref(a);
+                        self.decref(b);
+                        self.stack.push(Value::Bool(same != neg));
+                    }
+                    Instr::ContainsOp(neg) => {
+                        let container = pop!();
+                        let item = pop!();
+                        let r = self.contains(container, item);
+                        self.decref(container);
+                        self.decref(item);
+                        let found = tri!(r);
+                        self.stack.push(Value::Bool(found != neg));
+                    }
+                    Instr::UnaryNeg => {
+                        let a = pop!();
+                        let r = match a {
+                            Value::Int(x) if x != i64::MIN => Ok(Value::Int(-x)),
+                            Value::Float(x) => Ok(Value::Float(-x)),
+                            _ => self.unary_neg(a),
+                        };
+                        self.decref(a);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::UnaryPos => {
+                        let a = pop!();
+                        let r = self.unary_pos(a);
+                        self.decref(a);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::UnaryInvert => {
+                        let a = pop!();
+                        let r = self.unary_invert(a);
+                        self.decref(a);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::UnaryNot => {
+                        let a = pop!();
+                        let r = self.truthy(a);
+                        self.decref(a);
+                        let t = tri!(r);
+                        self.stack.push(Value::Bool(!t));
+                    }
+                    Instr::Jump(t) => ip = t as usize,
+                    Instr::JumpBackward(t) => {
+                        ip = t as usize;
+                        breaker_check!();
+                    }
+                    Instr::PopJumpIfFalse(t) => {
+                        let v = pop!();
+                        let b = match v {
+                            Value::Bool(b) => b,
+                            _ => {
+                                let r = self.truthy(v);
+                                self.decref(v);
+                                tri!(r)
+                            }
+                        };
+                        if !b {
+                            ip = t as usize;
+                        }
+                    }
+                    Instr::PopJumpIfTrue(t) => {
+                        let v = pop!();
+                        let b = match v {
+                            Value::Bool(b) => b,
+                            _ => {
+                                let r = self.truthy(v);
+                                self.decref(v);
+                                tri!(r)
+                            }
+                        };
+                        if b {
+                            ip = t as usize;
+                        }
+                    }
+                    Instr::JumpIfFalseOrPop(t) => {
+                        let v = top!();
+                        let b = tri!(self.truthy(v));
+                        if !b {
+                            ip = t as usize;
+                        } else {
+                            self.stack.pop();
+                            self.decref(v);
+                        }
+                    }
+                    Instr::JumpIfTrueOrPop(t) => {
+                        let v = top!();
+                        let b = tri!(self.truthy(v));
+                        if b {
+                            ip = t as usize;
+                        } else {
+                            self.stack.pop();
+                            self.decref(v);
+                        }
+                    }
+                    Instr::GetIter => {
+                        let v = pop!();
+                        tri!(self.get_iter_slots(v));
+                    }
+                    Instr::ForIter(t) => {
+                        // Three iteration slots (see vm::iter). Ranges and lists are
+                        // stepped here without touching an iterator object.
+                        let n = self.stack.len();
+                        if n < 3 {
+                            throw!(stack_underflow());
+                        }
+                        match (self.stack[n - 3], self.stack[n - 2], self.stack[n - 1]) {
+                            (Value::Int(cur), Value::Int(stop), Value::Int(step)) => {
+                                if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
+                                    self.stack[n - 3] = Value::Int(cur.wrapping_add(step));
+                                    self.stack.push(Value::Int(cur));
+                                } else {
+                                    self.stack.truncate(n - 3);
+                                    ip = t as usize;
+                                }
+                            }
+                            (seq @ Value::Obj(r), Value::Int(pos), Value::Bool(true)) => {
+                                let item = match rt.heap.get(r) {
+                                    Ok(g) => match &*g {
+                                        Obj::List(items) => items.get(pos as usize).copied(),
+                                        Obj::Tuple(items) => items.get(pos as usize).copied(),
+                                        _ => None,
+                                    },
+                                    Err(e) => {
+                                        let err = self.heap_error(e);
+                                        throw!(err)
+                                    }
+                                };
+                                match item {
+                                    Some(v) => {
+                                        self.incref(v);
+                                        self.stack[n - 2] = Value::Int(pos + 1);
+                                        self.stack.push(v);
+                                    }
+                                    None => {
+                                        self.stack.truncate(n - 3);
+                                        self.decref(seq);
+                                        ip = t as usize;
+                                    }
+                                }
+                            }
+                            (it, _, _) => match tri!(self.iter_next(it)) {
+                                Some(v) => self.stack.push(v),
+                                None => {
+                                    self.stack.truncate(n - 3);
+                                    self.decref(it);
+                                    ip = t as usize;
+                                }
+                            },
+                        }
+                    }
+                    Instr::ReturnValue => {
+                        let v = pop!();
+                        let f = self.frames[fi];
+                        self.pop_frame(f);
+                        if f.is_entry {
+                            return Ok(v);
+                        }
+                        self.stack.push(v);
+                        continue 'frame;
+                    }
+                    Instr::BuildList(n) => {
+                        let at = self.stack.len().saturating_sub(n as usize);
+                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let v = tri!(self.new_list(items));
+                        self.stack.push(v);
+                    }
+                    Instr::BuildTuple(n) => {
+                        let at = self.stack.len().saturating_sub(n as usize);
+                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let v = tri!(self.new_tuple(items));
+                        self.stack.push(v);
+                    }
+                    Instr::BuildDict(n) => {
+                        let at = self.stack.len().saturating_sub(2 * n as usize);
+                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let v = tri!(self.build_dict(items));
+                        self.stack.push(v);
+                    }
+                    Instr::BuildSet(n) => {
+                        let at = self.stack.len().saturating_sub(n as usize);
+                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let v = tri!(self.build_set(items));
+                        self.stack.push(v);
+                    }
+                    Instr::ListAppend(depth) => {
+                        let v = pop!();
+                        let at = self.stack.len().wrapping_sub(1 + depth as usize);
+                        let list = self.stack.get(at).copied().unwrap_or(Value::None);
+                        tri!(self.list_append(list, v));
+                    }
+                    Instr::SetAdd(depth) => {
+                        let v = pop!();
+                        let at = self.stack.len().wrapping_sub(1 + depth as usize);
+                        let set = self.stack.get(at).copied().unwrap_or(Value::None);
+                        let r = self.set_add(set, v);
+                        self.decref(v);
+                        tri!(r);
+                    }
+                    Instr::DictSetItem(depth) => {
+                        let v = pop!();
+                        let k = pop!();
+                        let at = self.stack.len().wrapping_sub(1 + depth as usize);
+                        let d = self.stack.get(at).copied().unwrap_or(Value::None);
+                        tri!(self.dict_set(d, k, v));
+                    }
+                    Instr::ListExtend(depth) => {
+                        let it = pop!();
+                        let at = self.stack.len().wrapping_sub(1 + depth as usize);
+                        let list = self.stack.get(at).copied().unwrap_or(Value::None);
+                        let r = self.list_extend(list, it);
+                        self.decref(it);
+                        tri!(r);
+                    }
+                    Instr::ListToTuple => {
+                        let l = pop!();
+                        let items = tri!(self.collect_iterable(l));
+                        self.decref(l);
+                        let v = tri!(self.new_tuple(items));
+                        self.stack.push(v);
+                    }
+                    Instr::DictUpdate(depth) => {
+                        let m = pop!();
+                        let at = self.stack.len().wrapping_sub(1 + depth as usize);
+                        let d = self.stack.get(at).copied().unwrap_or(Value::None);
+                        let r = self.dict_update(d, m);
+                        self.decref(m);
+                        tri!(r);
+                    }
+                    Instr::UnpackSequence(n) => {
+                        let seq = pop!();
+                        let r = self.unpack(seq, n as usize, None);
+                        self.decref(seq);
+                        tri!(r);
+                    }
+                    Instr::UnpackEx(n) => {
+                        let seq = pop!();
+                        let r = self.unpack(seq, (n >> 16) as usize, Some((n & 0xffff) as usize));
+                        self.decref(seq);
+                        tri!(r);
+                    }
+                    Instr::FormatValue(flags) => {
+                        let spec = if flags & 4 != 0 { Some(pop!()) } else { None };
+                        let v = pop!();
+                        let r = self.format_value(v, flags & 3, spec);
+                        self.decref(v);
+                        if let Some(s) = spec {
+                            self.decref(s);
+                        }
+                        let s = tri!(r);
+                        self.stack.push(s);
+                    }
+                    Instr::BuildString(n) => {
+                        let at = self.stack.len().saturating_sub(n as usize);
+                        let parts: Vec<Value> = self.stack.drain(at..).collect();
+                        let r = self.concat_strings(&parts);
+                        for p in parts {
+                            self.decref(p);
+                        }
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::Call(argc) => {
+                        breaker_check!();
+                        self.frames[fi].ip = ip as u32;
+                        let callee_idx = self.stack.len().wrapping_sub(argc as usize + 1);
+                        if tri!(self.call_setup(callee_idx, argc as usize, None)) {
+                            continue 'frame;
+                        }
+                    }
+                    Instr::CallKw(argc) => {
+                        breaker_check!();
+                        self.frames[fi].ip = ip as u32;
+                        let names = pop!();
+                        let callee_idx = self.stack.len().wrapping_sub(argc as usize + 1);
+                        let r = self.call_setup(callee_idx, argc as usize, Some(names));
+                        self.decref(names);
+                        if tri!(r) {
+                            continue 'frame;
+                        }
+                    }
+                    Instr::CallEx => {
+                        breaker_check!();
+                        self.frames[fi].ip = ip as u32;
+                        if tri!(self.call_ex()) {
+                            continue 'frame;
+                        }
+                    }
+                    Instr::CallMethod(argc) => {
+                        breaker_check!();
+                        self.frames[fi].ip = ip as u32;
+                        let n = self.stack.len();
+                        let self_idx = n.wrapping_sub(argc as usize + 1);
+                        let pushed = if let Some(Value::Unbound) = self.stack.get(self_idx) {
+                            self.stack.remove(self_idx);
+                            tri!(self.call_setup(self_idx - 1, argc as usize, None))
+                        } else {
+                            tri!(self.call_setup(self_idx.wrapping_sub(1), argc as usize + 1, None))
+                        };
+                        if pushed {
+                            continue 'frame;
+                        }
+                    }
+                    Instr::MakeFunction(id) => {
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.make_function(id));
+                    }
+                    Instr::MakeClass(id) => {
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.make_class(id));
+                    }
+                    Instr::ImportName(s) => {
+                        let m = tri!(self.import(s));
+                        self.stack.push(m);
+                    }
+                    Instr::ImportFrom(s) => {
+                        let m = top!();
+                        let r = self.get_attr(m, s);
+                        let v = match r {
+                            Ok(v) => v,
+                            Err(_) => {
+                                let mname = self.module_name(m);
+                                throw!(PyErr::new(
+                                    ExcKind::ImportError,
+                                    format!(
+                                        "cannot import name '{}' from '{}'",
+                                        crate::bytecode::sym_name(s),
+                                        mname
+                                    )
+                                ))
+                            }
+                        };
+                        self.stack.push(v);
+                    }
+                    Instr::SetupExcept(t) => {
+                        self.blocks.push(Block {
+                            handler: t,
+                            stack_depth: self.stack.len() as u32,
+                            handling_depth: self.handling.len() as u32,
+                        });
+                    }
+                    Instr::PopBlock => {
+                        self.blocks.pop();
+                    }
+                    Instr::PopExcept => {
+                        if let Some(e) = self.handling.pop() {
+                            self.decref(e);
+                        }
+                    }
+                    Instr::JumpIfNotExcMatch(t) => {
+                        let ty = pop!();
+                        let exc = top!();
+                        let r = self.exc_match_value(exc, ty);
+                        self.decref(ty);
+                        if !tri!(r) {
+                            ip = t as usize;
+                        }
+                    }
+                    Instr::Raise(kind) => {
+                        self.frames[fi].ip = ip as u32;
+                        let e = self.do_raise(kind);
+                        throw!(e);
+                    }
+                    Instr::Reraise => {
+                        let exc = pop!();
+                        self.frames[fi].ip = ip as u32;
+                        match exc {
+                            Value::Obj(r) => {
+                                self.reraising = true;
+                                throw!(PyErr::from_obj(r))
+                            }
+                            _ => throw!(PyErr::new(ExcKind::RuntimeError, "no exception to re-raise")),
+                        }
+                    }
+                    Instr::LoadAssertionError => {
+                        let c = rt.builtins.exc_class(ExcKind::AssertionError);
+                        let v = Value::Obj(c);
+                        self.incref(v);
+                        self.stack.push(v);
+                    }
+                    Instr::BeforeWith => {
+                        self.frames[fi].ip = ip as u32;
+                        let ctx = pop!();
+                        let r = self.before_with(ctx);
+                        self.decref(ctx);
+                        tri!(r);
+                    }
+                    Instr::WithExitNormal => {
+                        self.frames[fi].ip = ip as u32;
+                        let exit = pop!();
+                        let r = self.call_value(exit, &[Value::None, Value::None, Value::None], &[]);
+                        self.decref(exit);
+                        let v = tri!(r);
+                        self.decref(v);
+                    }
+                    Instr::WithExitExc => {
+                        self.frames[fi].ip = ip as u32;
+                        let exc = pop!();
+                        let exit = pop!();
+                        let ty = tri!(self.type_of(exc));
+                        let r = self.call_value(exit, &[Value::Obj(ty), exc, Value::None], &[]);
+                        self.decref(exit);
+                        let res = tri!(r);
+                        let sup = self.truthy(res);
+                        self.decref(res);
+                        self.stack.push(exc);
+                        let sup = tri!(sup);
+                        self.stack.push(Value::Bool(sup));
+                    }
+                    Instr::GenStart => {}
+                    Instr::YieldValue | Instr::YieldFrom | Instr::GetAwaitable => {
+                        self.frames[fi].ip = ip as u32;
+                        match self.suspend_or_delegate(ins) {
+                            Ok(Some(v)) => return Ok(v),
+                            Ok(None) => continue 'frame,
+                            Err(e) => throw!(e),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Find a handler for `err`, unwinding frames of this `run` as needed.
+    /// Ok: a handler was found and the top frame's ip points at it.
+    fn unwind(&mut self, err: PyErr) -> Result<(), PyErr> {
+        let exc = self.materialize(err);
+        let mut add_tb = !std::mem::replace(&mut self.reraising, false);
+        // Chain: an exception raised while another is being handled remembers it.
+        if add_tb {
+            if let Some(&Value::Obj(h)) = self.handling.last() {
+                if h != exc {
+                    self.set_context(exc, h);
+                }
+            }
+        }
+        loop {
+            let Some(&f) = self.frames.last() else {
+                return Err(PyErr::from_obj(exc));
+            };
+            if add_tb {
+                let code = &self.rt.program.codes[f.code as usize];
+                let line = code.line_at(f.ip.saturating_sub(1) as usize);
+                self.add_traceback(exc, TbEntry { code: f.code, line });
+            }
+            add_tb = true;
+            if self.blocks.len() > f.block_base as usize {
+                let Some(b) = self.blocks.pop() else {
+                    continue;
+                };
+                self.truncate_stack(b.stack_depth as usize);
+                while self.handling.len() > b.handling_depth as usize {
+                    if let Some(h) = self.handling.pop() {
+                        self.decref(h);
+                    }
+                }
+                self.stack.push(Value::Obj(exc));
+                self.incref(Value::Obj(exc));
+                self.handling.push(Value::Obj(exc));
+                if let Some(top) = self.frames.last_mut() {
+                    top.ip = b.handler;
+                }
+                return Ok(());
+            }
+            self.pop_frame(f);
+            if f.is_entry {
+                return Err(PyErr::from_obj(exc));
+            }
+        }
+    }
+
+    fn set_context(&mut self, exc: crate::heap::ObjRef, ctx: crate::heap::ObjRef) {
+        let old = match self.rt.heap.get_mut(exc) {
+            Ok(mut g) => match &mut *g {
+                Obj::Exception(e) if matches!(e.context, Value::None) => {
+                    Some(std::mem::replace(&mut e.context, Value::Obj(ctx)))
+                }
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        if let Some(old) = old {
+            self.incref(Value::Obj(ctx));
+            self.decref(old);
+        }
+    }
+
+    pub fn truncate_stack(&mut self, depth: usize) {
+        while self.stack.len() > depth {
+            if let Some(v) = self.stack.pop() {
+                self.rt.heap.decref(&mut self.local, v);
+            }
+        }
+    }
+
+    /// Remove frame `f` (the top one): its blocks, its handled exceptions, its slots
+    /// and operands, and the callee below them.
+    pub fn pop_frame(&mut self, f: super::frames::Frame) {
+        self.frames.pop();
+        self.blocks.truncate(f.block_base as usize);
+        while self.handling.len() > f.handling_base as usize {
+            if let Some(h) = self.handling.pop() {
+                self.decref(h);
+            }
+        }
+        self.truncate_stack((f.base as usize).saturating_sub(1));
+    }
+
+    fn handle_pending(&mut self) -> PyResult<()> {
+        let hooks = &self.rt.hooks;
+        hooks.handle_pending(self)
+    }
+
+    fn do_raise(&mut self, kind: u32) -> PyErr {
+        match kind {
+            0 => match self.handling.last().copied() {
+                Some(Value::Obj(r)) => {
+                    self.incref(Value::Obj(r));
+                    self.reraising = true;
+                    PyErr::from_obj(r)
+                }
+                _ => PyErr::new(ExcKind::RuntimeError, "No active exception to reraise"),
+            },
+            1 => {
+                let v = self.stack.pop().unwrap_or(Value::None);
+                self.make_exception(v)
+            }
+            _ => {
+                let cause = self.stack.pop().unwrap_or(Value::None);
+                let v = self.stack.pop().unwrap_or(Value::None);
+                let e = self.make_exception(v);
+                let r = self.materialize(e);
+                let cause_exc = match cause {
+                    Value::None => Value::None,
+                    c => match self.make_exception(c) {
+                        e => Value::Obj(self.materialize(e)),
+                    },
+                };
+                let old = match self.rt.heap.get_mut(r) {
+                    Ok(mut g) => match &mut *g {
+                        Obj::Exception(e) => {
+                            e.suppress_context = true;
+                            Some(std::mem::replace(&mut e.cause, cause_exc))
+                        }
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                match old {
+                    Some(o) => self.decref(o),
+                    None => self.decref(cause_exc),
+                }
+                PyErr::from_obj(r)
+            }
+        }
+    }
+}
+
+fn stack_underflow() -> PyErr {
+    PyErr::new(ExcKind::RuntimeError, "internal error: stack underflow")
+}
+
+pub fn unbound_local(name: &str) -> PyErr {
+    PyErr::new(
+        ExcKind::UnboundLocalError,
+        format!("cannot access local variable '{name}' where it is not associated with a value"),
+    )
+}
+
+pub fn name_error(name: &str) -> PyErr {
+    PyErr::new(ExcKind::NameError, format!("name '{name}' is not defined"))
+}
+
+/// Small-int arithmetic that cannot fail; None sends the slow path (overflow to a
+/// big int, division by zero, negative shifts, ...).
+#[inline(always)]
+fn int_fast(op: BinOpKind, x: i64, y: i64) -> Option<Value> {
+    match op {
+        BinOpKind::Add => x.checked_add(y).map(Value::Int),
+        BinOpKind::Sub => x.checked_sub(y).map(Value::Int),
+        BinOpKind::Mul => x.checked_mul(y).map(Value::Int),
+        BinOpKind::Mod if y > 0 && x >= 0 => Some(Value::Int(x % y)),
+        BinOpKind::FloorDiv if y > 0 && x >= 0 => Some(Value::Int(x / y)),
+        BinOpKind::And => Some(Value::Int(x & y)),
+        BinOpKind::Or => Some(Value::Int(x | y)),
+        BinOpKind::Xor => Some(Value::Int(x ^ y)),
+        BinOpKind::TrueDiv if y != 0 && x.unsigned_abs() < (1 << 53) && y.unsigned_abs() < (1 << 53) => {
+            Some(Value::Float(x as f64 / y as f64))
+        }
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn float_fast(op: BinOpKind, x: f64, y: f64) -> Option<Value> {
+    match op {
+        BinOpKind::Add => Some(Value::Float(x + y)),
+        BinOpKind::Sub => Some(Value::Float(x - y)),
+        BinOpKind::Mul => Some(Value::Float(x * y)),
+        BinOpKind::TrueDiv if y != 0.0 => Some(Value::Float(x / y)),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn cmp_fast(op: CmpKind, x: i64, y: i64) -> bool {
+    match op {
+        CmpKind::Lt => x < y,
+        CmpKind::Le => x <= y,
+        CmpKind::Eq => x == y,
+        CmpKind::Ne => x != y,
+        CmpKind::Gt => x > y,
+        CmpKind::Ge => x >= y,
+    }
+}
+
+#[inline(always)]
+fn cmp_fast_f(op: CmpKind, x: f64, y: f64) -> bool {
+    match op {
+        CmpKind::Lt => x < y,
+        CmpKind::Le => x <= y,
+        CmpKind::Eq => x == y,
+        CmpKind::Ne => x != y,
+        CmpKind::Gt => x > y,
+        CmpKind::Ge => x >= y,
+    }
+}

@@ -1,0 +1,787 @@
+//! Containers from the VM's side: subscripts and slices, building lists, tuples,
+//! dicts and sets, unpacking, and the hashing of dict keys.
+//!
+//! Locking discipline (see `heap::slots`): a container's lock is held only while
+//! its own data is read or changed; references that must be released are collected
+//! and released after the lock is dropped.
+
+use super::{ExcKind, PyErr, PyResult, Vm};
+use crate::bytecode::sym;
+use crate::heap::{Dict, DictKey, Obj, StrObj, Value};
+use crate::text;
+use std::sync::Arc;
+
+fn index_of(v: Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(i),
+        Value::Bool(b) => Some(b as i64),
+        _ => None,
+    }
+}
+
+/// Normalise an index against a length; None if out of range.
+fn norm(i: i64, len: usize) -> Option<usize> {
+    let n = len as i64;
+    let j = if i < 0 { i.checked_add(n)? } else { i };
+    if j >= 0 && j < n {
+        Some(j as usize)
+    } else {
+        None
+    }
+}
+
+impl Vm {
+    fn slice_parts(&mut self, s: Value) -> PyResult<Option<(Option<i64>, Option<i64>, Option<i64>)>> {
+        let Value::Obj(r) = s else { return Ok(None) };
+        let (a, b, c) = match &*self.get(r)? {
+            Obj::Slice { start, stop, step } => (*start, *stop, *step),
+            _ => return Ok(None),
+        };
+        let conv = |vm: &mut Vm, v: Value| -> PyResult<Option<i64>> {
+            match v {
+                Value::None => Ok(None),
+                Value::Int(i) => Ok(Some(i)),
+                Value::Bool(b) => Ok(Some(b as i64)),
+                Value::Obj(_) => match vm.num_of(v)? {
+                    Some(super::ops::Num::B(b)) => Ok(Some(if b.sign() == num_bigint::Sign::Minus {
+                        i64::MIN
+                    } else {
+                        i64::MAX
+                    })),
+                    _ => Err(PyErr::type_error(
+                        "slice indices must be integers or None or have an __index__ method",
+                    )),
+                },
+                _ => Err(PyErr::type_error(
+                    "slice indices must be integers or None or have an __index__ method",
+                )),
+            }
+        };
+        Ok(Some((conv(self, a)?, conv(self, b)?, conv(self, c)?)))
+    }
+
+    /// `obj[idx]`, a new reference.
+    pub fn get_item(&mut self, obj: Value, idx: Value) -> PyResult<Value> {
+        let Value::Obj(r) = obj else {
+            let t = self.type_name(obj);
+            return Err(PyErr::type_error(format!("'{t}' object is not subscriptable")));
+        };
+        let slice = self.slice_parts(idx)?;
+        let g = self.get(r)?;
+        match &*g {
+            Obj::List(items) => {
+                if let Some((a, b, c)) = slice {
+                    let (start, _stop, step, n) =
+                        text::strings::slice_indices(items.len() as i64, a, b, c)?;
+                    let out: Vec<Value> = (0..n)
+                        .map(|k| items[(start + k * step) as usize])
+                        .collect();
+                    drop(g);
+                    for &v in &out {
+                        self.incref(v);
+                    }
+                    return self.new_list(out);
+                }
+                let Some(i) = index_of(idx) else {
+                    drop(g);
+                    let t = self.type_name(idx);
+                    return Err(PyErr::type_error(format!(
+                        "list indices must be integers or slices, not {t}"
+                    )));
+                };
+                match norm(i, items.len()) {
+                    Some(j) => {
+                        let v = items[j];
+                        drop(g);
+                        self.incref(v);
+                        Ok(v)
+                    }
+                    None => Err(PyErr::index_error("list index out of range")),
+                }
+            }
+            Obj::Tuple(items) => {
+                if let Some((a, b, c)) = slice {
+                    let (start, _stop, step, n) =
+                        text::strings::slice_indices(items.len() as i64, a, b, c)?;
+                    let out: Vec<Value> = (0..n)
+                        .map(|k| items[(start + k * step) as usize])
+                        .collect();
+                    drop(g);
+                    for &v in &out {
+                        self.incref(v);
+                    }
+                    return self.new_tuple(out);
+                }
+                let Some(i) = index_of(idx) else {
+                    drop(g);
+                    let t = self.type_name(idx);
+                    return Err(PyErr::type_error(format!(
+                        "tuple indices must be integers or slices, not {t}"
+                    )));
+                };
+                match norm(i, items.len()) {
+                    Some(j) => {
+                        let v = items[j];
+                        drop(g);
+                        self.incref(v);
+                        Ok(v)
+                    }
+                    None => Err(PyErr::index_error("tuple index out of range")),
+                }
+            }
+            Obj::Str(s) => {
+                if let Some((a, b, c)) = slice {
+                    let (start, stop, step, _n) =
+                        text::strings::slice_indices(s.nchars as i64, a, b, c)?;
+                    let out = if s.is_ascii() && step == 1 {
+                        s.s[start as usize..stop.max(start) as usize].to_string()
+                    } else {
+                        text::strings::char_slice(&s.s, start, stop, step)
+                    };
+                    drop(g);
+                    return self.new_string(out);
+                }
+                let Some(i) = index_of(idx) else {
+                    drop(g);
+                    let t = self.type_name(idx);
+                    return Err(PyErr::type_error(format!(
+                        "string indices must be integers, not '{t}'"
+                    )));
+                };
+                match norm(i, s.nchars) {
+                    Some(j) => {
+                        let c: String = if s.is_ascii() {
+                            s.s[j..j + 1].to_string()
+                        } else {
+                            s.s.chars().nth(j).map(String::from).unwrap_or_default()
+                        };
+                        drop(g);
+                        self.new_string(c)
+                    }
+                    None => Err(PyErr::index_error("string index out of range")),
+                }
+            }
+            Obj::Dict(_) => {
+                drop(g);
+                let k = self.dict_key(idx)?;
+                let v = match &*self.get(r)? {
+                    Obj::Dict(d) => d.get(&k),
+                    _ => None,
+                };
+                match v {
+                    Some(v) => {
+                        self.incref(v);
+                        Ok(v)
+                    }
+                    None => Err(self.key_error(idx)),
+                }
+            }
+            Obj::Range { start, stop, step } => {
+                let (a, b, c) = (*start, *stop, *step);
+                drop(g);
+                let n = super::ops::range_len(a, b, c);
+                if let Some((x, y, z)) = slice {
+                    let (s0, _s1, st, len) = text::strings::slice_indices(n, x, y, z)?;
+                    let ns = a + s0 * c;
+                    let nstep = c * st;
+                    return self.alloc(Obj::Range {
+                        start: ns,
+                        stop: ns + len * nstep,
+                        step: nstep,
+                    });
+                }
+                let Some(i) = index_of(idx) else {
+                    let t = self.type_name(idx);
+                    return Err(PyErr::type_error(format!(
+                        "range indices must be integers or slices, not {t}"
+                    )));
+                };
+                match norm(i, n as usize) {
+                    Some(j) => Ok(Value::Int(a + j as i64 * c)),
+                    None => Err(PyErr::index_error("range object index out of range")),
+                }
+            }
+            Obj::Instance(_) => {
+                drop(g);
+                match self.call_dunder(obj, sym::__getitem__, &[idx])? {
+                    Some(v) => Ok(v),
+                    None => {
+                        let t = self.type_name(obj);
+                        Err(PyErr::type_error(format!("'{t}' object is not subscriptable")))
+                    }
+                }
+            }
+            Obj::Class(k) if k.tag.is_some() => {
+                // `list[int]`, `Tuple[str, int]` in annotations: return the class.
+                drop(g);
+                self.incref(obj);
+                Ok(obj)
+            }
+            _ => {
+                drop(g);
+                let t = self.type_name(obj);
+                Err(PyErr::type_error(format!("'{t}' object is not subscriptable")))
+            }
+        }
+    }
+
+    pub fn key_error(&mut self, key: Value) -> PyErr {
+        let class = self.rt.builtins.exc_class(ExcKind::KeyError);
+        self.incref(key);
+        self.incref(Value::Obj(class));
+        match self.alloc(Obj::Exception(Box::new(crate::heap::ExcObj {
+            class,
+            args: vec![key],
+            attrs: vec![],
+            traceback: vec![],
+            cause: Value::None,
+            context: Value::None,
+            suppress_context: false,
+        }))) {
+            Ok(Value::Obj(r)) => PyErr::from_obj(r),
+            Ok(_) => PyErr::new(ExcKind::KeyError, ""),
+            Err(e) => e,
+        }
+    }
+
+    /// `obj[idx] = v`; takes ownership of `v`.
+    pub fn set_item(&mut self, obj: Value, idx: Value, v: Value) -> PyResult<()> {
+        let Value::Obj(r) = obj else {
+            self.decref(v);
+            let t = self.type_name(obj);
+            return Err(PyErr::type_error(format!(
+                "'{t}' object does not support item assignment"
+            )));
+        };
+        let kind = match &*self.get(r)? {
+            Obj::List(_) => 0,
+            Obj::Dict(_) => 1,
+            Obj::Instance(_) => 2,
+            _ => 3,
+        };
+        match kind {
+            0 => {
+                if let Some((a, b, c)) = self.slice_parts(idx)? {
+                    let new_items = match self.collect_iterable(v) {
+                        Ok(i) => i,
+                        Err(e) => {
+                            self.decref(v);
+                            return Err(e);
+                        }
+                    };
+                    self.decref(v);
+                    return self.list_assign_slice(r, a, b, c, new_items);
+                }
+                let Some(i) = index_of(idx) else {
+                    self.decref(v);
+                    let t = self.type_name(idx);
+                    return Err(PyErr::type_error(format!(
+                        "list indices must be integers or slices, not {t}"
+                    )));
+                };
+                let old = match &mut *self.get_mut(r)? {
+                    Obj::List(items) => match norm(i, items.len()) {
+                        Some(j) => Some(std::mem::replace(&mut items[j], v)),
+                        None => None,
+                    },
+                    _ => None,
+                };
+                match old {
+                    Some(o) => {
+                        self.decref(o);
+                        Ok(())
+                    }
+                    None => {
+                        self.decref(v);
+                        Err(PyErr::index_error("list assignment index out of range"))
+                    }
+                }
+            }
+            1 => {
+                self.incref(idx);
+                self.dict_set(obj, idx, v)
+            }
+            2 => {
+                let r = self.call_dunder(obj, sym::__setitem__, &[idx, v]);
+                self.decref(v);
+                match r? {
+                    Some(x) => {
+                        self.decref(x);
+                        Ok(())
+                    }
+                    None => {
+                        let t = self.type_name(obj);
+                        Err(PyErr::type_error(format!(
+                            "'{t}' object does not support item assignment"
+                        )))
+                    }
+                }
+            }
+            _ => {
+                self.decref(v);
+                let t = self.type_name(obj);
+                Err(PyErr::type_error(format!(
+                    "'{t}' object does not support item assignment"
+                )))
+            }
+        }
+    }
+
+    fn list_assign_slice(
+        &mut self,
+        r: crate::heap::ObjRef,
+        a: Option<i64>,
+        b: Option<i64>,
+        c: Option<i64>,
+        new_items: Vec<Value>,
+    ) -> PyResult<()> {
+        let mut released = Vec::new();
+        let res = {
+            let mut g = self.get_mut(r)?;
+            let Obj::List(items) = &mut *g else {
+                return Ok(());
+            };
+            let (start, stop, step, n) = text::strings::slice_indices(items.len() as i64, a, b, c)?;
+            if step == 1 {
+                let stop = stop.max(start) as usize;
+                released.extend(items.splice(start as usize..stop, new_items));
+                Ok(())
+            } else if n as usize != new_items.len() {
+                Err((new_items, n))
+            } else {
+                for (k, v) in new_items.into_iter().enumerate() {
+                    let j = (start + k as i64 * step) as usize;
+                    released.push(std::mem::replace(&mut items[j], v));
+                }
+                Ok(())
+            }
+        };
+        self.decref_all(released);
+        match res {
+            Ok(()) => Ok(()),
+            Err((items, n)) => {
+                let len = items.len();
+                self.decref_all(items);
+                Err(PyErr::value_error(format!(
+                    "attempt to assign sequence of size {len} to extended slice of size {n}"
+                )))
+            }
+        }
+    }
+
+    pub fn del_item(&mut self, obj: Value, idx: Value) -> PyResult<()> {
+        let Value::Obj(r) = obj else {
+            let t = self.type_name(obj);
+            return Err(PyErr::type_error(format!(
+                "'{t}' object doesn't support item deletion"
+            )));
+        };
+        let kind = match &*self.get(r)? {
+            Obj::List(_) => 0,
+            Obj::Dict(_) => 1,
+            Obj::Instance(_) => 2,
+            _ => 3,
+        };
+        match kind {
+            0 => {
+                if let Some((a, b, c)) = self.slice_parts(idx)? {
+                    let mut released = Vec::new();
+                    {
+                        let mut g = self.get_mut(r)?;
+                        if let Obj::List(items) = &mut *g {
+                            let (start, stop, step, n) =
+                                text::strings::slice_indices(items.len() as i64, a, b, c)?;
+                            if step == 1 {
+                                released.extend(items.drain(start as usize..stop.max(start) as usize));
+                            } else {
+                                let mut idxs: Vec<usize> =
+                                    (0..n).map(|k| (start + k * step) as usize).collect();
+                                idxs.sort_unstable();
+                                for j in idxs.into_iter().rev() {
+                                    released.push(items.remove(j));
+                                }
+                            }
+                        }
+                    }
+                    self.decref_all(released);
+                    return Ok(());
+                }
+                let Some(i) = index_of(idx) else {
+                    let t = self.type_name(idx);
+                    return Err(PyErr::type_error(format!(
+                        "list indices must be integers or slices, not {t}"
+                    )));
+                };
+                let old = match &mut *self.get_mut(r)? {
+                    Obj::List(items) => norm(i, items.len()).map(|j| items.remove(j)),
+                    _ => None,
+                };
+                match old {
+                    Some(o) => {
+                        self.decref(o);
+                        Ok(())
+                    }
+                    None => Err(PyErr::index_error("list assignment index out of range")),
+                }
+            }
+            1 => {
+                let k = self.dict_key(idx)?;
+                let old = match &mut *self.get_mut(r)? {
+                    Obj::Dict(d) => d.remove(&k),
+                    _ => None,
+                };
+                match old {
+                    Some((k, v)) => {
+                        self.decref(k);
+                        self.decref(v);
+                        Ok(())
+                    }
+                    None => Err(self.key_error(idx)),
+                }
+            }
+            2 => match self.call_dunder(obj, sym::__delitem__, &[idx])? {
+                Some(x) => {
+                    self.decref(x);
+                    Ok(())
+                }
+                None => {
+                    let t = self.type_name(obj);
+                    Err(PyErr::type_error(format!(
+                        "'{t}' object doesn't support item deletion"
+                    )))
+                }
+            },
+            _ => {
+                let t = self.type_name(obj);
+                Err(PyErr::type_error(format!(
+                    "'{t}' object doesn't support item deletion"
+                )))
+            }
+        }
+    }
+
+    /// The hashable content of a dict key (see `heap::dict`).
+    pub fn dict_key(&mut self, v: Value) -> PyResult<DictKey> {
+        Ok(match v {
+            Value::None | Value::Unbound => DictKey::None,
+            Value::Bool(b) => DictKey::Int(b as i64),
+            Value::Int(i) => DictKey::Int(i),
+            Value::Float(f) => {
+                if f.fract() == 0.0 && f.abs() < 9.2e18 {
+                    DictKey::Int(f as i64)
+                } else {
+                    DictKey::Float(f.to_bits())
+                }
+            }
+            Value::Obj(r) => {
+                let g = self.get(r)?;
+                match &*g {
+                    Obj::Str(s) => DictKey::Str(s.s.clone()),
+                    Obj::BigInt(b) => DictKey::Big(b.clone()),
+                    Obj::Tuple(items) => {
+                        let items = items.to_vec();
+                        drop(g);
+                        let mut keys = Vec::with_capacity(items.len());
+                        for i in items {
+                            keys.push(self.dict_key(i)?);
+                        }
+                        DictKey::Tuple(keys.into_boxed_slice())
+                    }
+                    Obj::List(_) | Obj::Dict(_) | Obj::Set(_) => {
+                        let t = super::attrs::tag_of_obj(&g);
+                        drop(g);
+                        let name = match t {
+                            crate::heap::TypeTag::List => "list",
+                            crate::heap::TypeTag::Dict => "dict",
+                            _ => "set",
+                        };
+                        return Err(PyErr::type_error(format!("unhashable type: '{name}'")));
+                    }
+                    _ => DictKey::Id(r.idx, r.gen),
+                }
+            }
+        })
+    }
+
+    /// `d[k] = v` on a dict; takes ownership of `k` and `v`.
+    pub fn dict_set(&mut self, d: Value, k: Value, v: Value) -> PyResult<()> {
+        let key = match self.dict_key(k) {
+            Ok(key) => key,
+            Err(e) => {
+                self.decref(k);
+                self.decref(v);
+                return Err(e);
+            }
+        };
+        let Value::Obj(r) = d else {
+            self.decref(k);
+            self.decref(v);
+            return Err(PyErr::type_error("not a dict"));
+        };
+        let grew;
+        let old = {
+            let mut g = match self.get_mut(r) {
+                Ok(g) => g,
+                Err(e) => {
+                    self.decref(k);
+                    self.decref(v);
+                    return Err(e);
+                }
+            };
+            match &mut *g {
+                Obj::Dict(dd) => {
+                    let before = dd.slots_len();
+                    let o = dd.insert(key, k, v);
+                    grew = dd.slots_len() > before;
+                    o
+                }
+                _ => {
+                    grew = false;
+                    Some((k, v))
+                }
+            }
+        };
+        if grew {
+            if let Err(e) = self.rt.heap.charge(48) {
+                let err = self.heap_error(e);
+                return Err(err);
+            }
+        }
+        if let Some((a, b)) = old {
+            self.decref(a);
+            self.decref(b);
+        }
+        Ok(())
+    }
+
+    pub fn build_dict(&mut self, items: Vec<Value>) -> PyResult<Value> {
+        let d = self.alloc(Obj::Dict(Dict::with_capacity(items.len() / 2)))?;
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if let Err(e) = self.dict_set(d, k, v) {
+                let rest: Vec<Value> = it.collect();
+                self.decref_all(rest);
+                self.decref(d);
+                return Err(e);
+            }
+        }
+        Ok(d)
+    }
+
+    pub fn build_set(&mut self, items: Vec<Value>) -> PyResult<Value> {
+        let s = self.alloc(Obj::Set(Dict::new()))?;
+        let mut it = items.into_iter();
+        while let Some(v) = it.next() {
+            let r = self.set_add(s, v);
+            self.decref(v);
+            if let Err(e) = r {
+                let rest: Vec<Value> = it.collect();
+                self.decref_all(rest);
+                self.decref(s);
+                return Err(e);
+            }
+        }
+        Ok(s)
+    }
+
+    /// Add a borrowed value to a set.
+    pub fn set_add(&mut self, s: Value, v: Value) -> PyResult<()> {
+        let key = self.dict_key(v)?;
+        let Value::Obj(r) = s else { return Ok(()) };
+        self.incref(v);
+        let old = match &mut *self.get_mut(r)? {
+            Obj::Set(d) => d.insert(key, v, Value::None),
+            _ => Some((v, Value::None)),
+        };
+        if let Some((a, _)) = old {
+            self.decref(a);
+        }
+        Ok(())
+    }
+
+    /// Append, taking ownership of `v`.
+    pub fn list_append(&mut self, list: Value, v: Value) -> PyResult<()> {
+        let Value::Obj(r) = list else {
+            self.decref(v);
+            return Ok(());
+        };
+        let grew = match &mut *self.get_mut(r)? {
+            Obj::List(items) => {
+                let cap = items.capacity();
+                items.push(v);
+                items.capacity() - cap
+            }
+            _ => {
+                self.decref(v);
+                0
+            }
+        };
+        if grew > 0 {
+            if let Err(e) = self.rt.heap.charge(grew * 16) {
+                // Undo: the list may not keep what the heap cannot afford.
+                let undone = match &mut *self.get_mut(r)? {
+                    Obj::List(items) => items.pop(),
+                    _ => None,
+                };
+                if let Some(u) = undone {
+                    self.decref(u);
+                }
+                return Err(self.heap_error(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Extend a list with a borrowed iterable.
+    pub fn list_extend(&mut self, list: Value, it: Value) -> PyResult<()> {
+        let items = self.collect_iterable(it)?;
+        let Value::Obj(r) = list else {
+            self.decref_all(items);
+            return Ok(());
+        };
+        if let Err(e) = self.rt.heap.charge(items.len() * 16) {
+            self.decref_all(items);
+            return Err(self.heap_error(e));
+        }
+        match &mut *self.get_mut(r)? {
+            Obj::List(l) => l.extend(items),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Merge a borrowed mapping into a dict.
+    pub fn dict_update(&mut self, d: Value, m: Value) -> PyResult<()> {
+        let pairs = self.mapping_pairs(m)?;
+        for (k, v) in pairs {
+            self.dict_set(d, k, v)?;
+        }
+        Ok(())
+    }
+
+    /// (key, value) pairs of a dict (new references), or of an iterable of pairs.
+    pub fn mapping_pairs(&mut self, m: Value) -> PyResult<Vec<(Value, Value)>> {
+        if let Value::Obj(r) = m {
+            let pairs: Option<Vec<(Value, Value)>> = match &*self.get(r)? {
+                Obj::Dict(dd) => Some(dd.iter().collect()),
+                _ => None,
+            };
+            if let Some(pairs) = pairs {
+                for &(k, v) in &pairs {
+                    self.incref(k);
+                    self.incref(v);
+                }
+                return Ok(pairs);
+            }
+        }
+        let items = self.collect_iterable(m)?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut err = None;
+        for (n, item) in items.iter().enumerate() {
+            match self.collect_iterable(*item) {
+                Ok(kv) if kv.len() == 2 => out.push((kv[0], kv[1])),
+                Ok(kv) => {
+                    let len = kv.len();
+                    self.decref_all(kv);
+                    err = Some(PyErr::value_error(format!(
+                        "dictionary update sequence element #{n} has length {len}; 2 is required"
+                    )));
+                    break;
+                }
+                Err(_) => {
+                    let t = self.type_name(*item);
+                    err = Some(PyErr::type_error(format!(
+                        "cannot convert dictionary update sequence element #{n} to a sequence"
+                    )));
+                    let _ = t;
+                    break;
+                }
+            }
+        }
+        self.decref_all(items);
+        if let Some(e) = err {
+            for (k, v) in out {
+                self.decref(k);
+                self.decref(v);
+            }
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    /// Unpack `seq` onto the stack (first item on top). With `after`, the form
+    /// `a, *b, c`: `before` items, a list, `after` items.
+    pub fn unpack(&mut self, seq: Value, before: usize, after: Option<usize>) -> PyResult<()> {
+        let items = self.collect_iterable(seq).map_err(|e| {
+            if e.kind() == Some(ExcKind::TypeError) {
+                let t = self.type_name(seq);
+                PyErr::type_error(format!("cannot unpack non-iterable {t} object"))
+            } else {
+                e
+            }
+        })?;
+        match after {
+            None => {
+                if items.len() != before {
+                    let n = items.len();
+                    self.decref_all(items);
+                    return Err(PyErr::value_error(if n > before {
+                        format!("too many values to unpack (expected {before})")
+                    } else {
+                        format!("not enough values to unpack (expected {before}, got {n})")
+                    }));
+                }
+                self.stack.extend(items.into_iter().rev());
+            }
+            Some(after) => {
+                if items.len() < before + after {
+                    let n = items.len();
+                    self.decref_all(items);
+                    return Err(PyErr::value_error(format!(
+                        "not enough values to unpack (expected at least {}, got {n})",
+                        before + after
+                    )));
+                }
+                let mut items = items;
+                let tail: Vec<Value> = items.split_off(items.len() - after);
+                let mid: Vec<Value> = items.split_off(before);
+                let l = self.new_list(mid)?;
+                for v in tail.into_iter().rev() {
+                    self.stack.push(v);
+                }
+                self.stack.push(l);
+                for v in items.into_iter().rev() {
+                    self.stack.push(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Items of a tuple (borrowed copies; empty if not a tuple).
+    pub fn tuple_items(&mut self, t: Value) -> PyResult<Vec<Value>> {
+        let Value::Obj(r) = t else { return Ok(vec![]) };
+        Ok(match &*self.get(r)? {
+            Obj::Tuple(items) => items.to_vec(),
+            Obj::List(items) => items.clone(),
+            _ => vec![],
+        })
+    }
+
+    /// The text of a str value, if it is one.
+    pub fn str_value(&mut self, v: Value) -> Option<String> {
+        self.str_arc(v).map(|s| s.to_string())
+    }
+
+    pub fn str_arc(&mut self, v: Value) -> Option<Arc<str>> {
+        let Value::Obj(r) = v else { return None };
+        match self.rt.heap.get(r).as_deref() {
+            Ok(Obj::Str(s)) => Some(s.s.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn new_str_arc(&mut self, s: Arc<str>) -> PyResult<Value> {
+        self.alloc(Obj::Str(StrObj::new(s)))
+    }
+}

@@ -1,0 +1,362 @@
+//! The virtual machine: runs a `Program` on one OS thread over the shared heap.
+//!
+//! - `Runtime` is what all threads of one program share: the program, the heap, the
+//!   global slots, the built-in objects and the configuration.
+//! - `Vm` is one thread's interpreter: its value stack, its frame stack (Toy frames
+//!   live here, never on the Rust stack) and its counters.
+//! - `interp` is the dispatch loop; `call` binds arguments and pushes frames; `ops`
+//!   holds the slow paths of operators; `exceptions` raises and prints them;
+//!   `builtins` implements the built-in functions and the methods of built-in types.
+//!
+//! The loop never calls into the GIL: where CPython checks its eval breaker (back
+//! edges and calls), the VM loads `Runtime::breaker` and, if a bit is set, calls the
+//! `Hooks` the concurrency layer installed (see `breaker`).
+
+pub mod attrs;
+pub mod breaker;
+pub mod builtins;
+pub mod call;
+pub mod convert;
+pub mod exceptions;
+pub mod frames;
+pub mod interp;
+pub mod items;
+pub mod iter;
+pub mod ops;
+
+use crate::bytecode::{Const, Program, Sym};
+use crate::heap::{AtomicValue, Heap, HeapError, LocalHeap, Obj, ObjRef, StrObj, Value};
+use builtins::Builtins;
+pub use exceptions::{ExcKind, PyErr};
+use frames::{Block, Frame};
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+
+pub type PyResult<T = Value> = Result<T, PyErr>;
+
+/// What the VM asks of the layers above it (threads, the GIL, the event loop).
+/// The default does nothing: a single-threaded run needs no hooks.
+pub trait Hooks: Send + Sync {
+    /// The eval breaker was found set at a back edge or call: do the pending work
+    /// (for example, drop the GIL on request and take it back).
+    fn handle_pending(&self, _vm: &mut Vm) -> PyResult<()> {
+        Ok(())
+    }
+
+    /// Run `f`, a call that blocks (sleep, I/O, waiting on a lock), on behalf of
+    /// the thread running `vm`; the GIL layer releases the lock around it.
+    fn blocking(&self, _vm: &mut Vm, f: &mut dyn FnMut()) {
+        f()
+    }
+}
+
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
+/// Settings fixed for a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub max_heap: u64,
+    pub refcount: crate::heap::RefcountMode,
+    pub argv: Vec<String>,
+    pub recursion_limit: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_heap: 4 << 30,
+            refcount: crate::heap::RefcountMode::Plain,
+            argv: vec![],
+            recursion_limit: 1000,
+        }
+    }
+}
+
+/// Everything the threads of one program share.
+pub struct Runtime {
+    pub program: Arc<Program>,
+    pub heap: Heap,
+    pub globals: Box<[AtomicValue]>,
+    /// Each code object's constants as heap values, made once at start.
+    pub consts: Vec<Box<[Value]>>,
+    pub builtins: Builtins,
+    pub global_by_sym: FxHashMap<Sym, u32>,
+    pub modules: Mutex<FxHashMap<Sym, Value>>,
+    pub out: Mutex<Box<dyn Write + Send>>,
+    pub recursion_limit: AtomicU32,
+    /// The eval breaker: non-zero when a thread should stop at its next check.
+    pub breaker: breaker::Breaker,
+    pub hooks: Box<dyn Hooks>,
+    pub options: Options,
+}
+
+/// One thread's interpreter state.
+pub struct Vm {
+    pub rt: &'static Runtime,
+    pub stack: Vec<Value>,
+    pub frames: Vec<Frame>,
+    pub blocks: Vec<Block>,
+    /// Exceptions being handled (`except` clauses entered and not yet left), for
+    /// bare `raise` and for chaining.
+    pub handling: Vec<Value>,
+    pub local: LocalHeap,
+    /// Nesting of Rust-level re-entries into the loop (a built-in calling back into
+    /// Toy code); bounded so the Rust stack cannot overflow.
+    pub native_depth: u32,
+    /// Scratch buffer for built-in call arguments.
+    pub argbuf: Vec<Value>,
+    pub instructions: u64,
+    /// Thread name, for tracebacks of uncaught exceptions in threads.
+    pub thread_name: String,
+    /// Objects being repr'd, to print `[...]` for self-containing lists.
+    pub repr_stack: Vec<ObjRef>,
+    /// Set by `Reraise` and bare `raise`: the exception keeps its traceback.
+    pub reraising: bool,
+    /// Set when a generator frame suspended (rather than returned).
+    pub gen_yielded: bool,
+    /// `sys.exit(n)` was called.
+    pub exit_code: Option<i32>,
+}
+
+impl Runtime {
+    /// Prepare a program to run: heap, constants, built-ins, globals.
+    pub fn new(
+        program: Program,
+        options: Options,
+        out: Box<dyn Write + Send>,
+        hooks: Box<dyn Hooks>,
+    ) -> Result<&'static Runtime, String> {
+        let program = Arc::new(program);
+        let heap = Heap::new(options.max_heap, options.refcount);
+        let globals: Box<[AtomicValue]> = program
+            .global_names
+            .iter()
+            .map(|_| AtomicValue::new(Value::Unbound))
+            .collect();
+        let mut global_by_sym = FxHashMap::default();
+        for (i, n) in program.global_names.iter().enumerate() {
+            global_by_sym.insert(crate::bytecode::intern(n), i as u32);
+        }
+        let mut local = LocalHeap::default();
+        let builtins =
+            Builtins::create(&heap, &mut local).map_err(|_| "heap too small".to_string())?;
+        let mut consts = Vec::with_capacity(program.codes.len());
+        for code in &program.codes {
+            let mut vals = Vec::with_capacity(code.consts.len());
+            for c in &code.consts {
+                vals.push(make_const(&heap, &mut local, c).map_err(|_| "heap too small")?);
+            }
+            consts.push(vals.into_boxed_slice());
+        }
+        heap.retire(&mut local);
+        let rt = Runtime {
+            program,
+            heap,
+            globals,
+            consts,
+            builtins,
+            global_by_sym,
+            modules: Mutex::new(FxHashMap::default()),
+            out: Mutex::new(out),
+            recursion_limit: AtomicU32::new(options.recursion_limit),
+            breaker: breaker::Breaker::default(),
+            hooks,
+            options,
+        };
+        // A process runs one program, and its runtime lives until the process ends:
+        // leaking it gives every thread a plain `&'static` reference, with no
+        // reference counting on the hot path.
+        let rt: &'static Runtime = Box::leak(Box::new(rt));
+        {
+            let mut vm = Vm::new(rt, "MainThread".into());
+            vm.install_builtin_globals()?;
+            vm.finish();
+        }
+        Ok(rt)
+    }
+}
+
+fn make_const(heap: &Heap, local: &mut LocalHeap, c: &Const) -> Result<Value, HeapError> {
+    Ok(match c {
+        Const::None => Value::None,
+        Const::Bool(b) => Value::Bool(*b),
+        Const::Int(i) => Value::Int(*i),
+        Const::Float(f) => Value::Float(*f),
+        Const::BigInt(digits) => {
+            let b: num_bigint::BigInt = digits.parse().unwrap_or_default();
+            Value::Obj(heap.alloc(local, Obj::BigInt(b))?)
+        }
+        Const::Str(s) => Value::Obj(heap.alloc(local, Obj::Str(StrObj::new(s.clone())))?),
+        Const::Tuple(items) => {
+            let mut vals = Vec::with_capacity(items.len());
+            for i in items {
+                vals.push(make_const(heap, local, i)?);
+            }
+            Value::Obj(heap.alloc(local, Obj::Tuple(vals.into_boxed_slice()))?)
+        }
+        Const::Ellipsis => Value::None,
+    })
+}
+
+impl Vm {
+    pub fn new(rt: &'static Runtime, thread_name: String) -> Vm {
+        Vm {
+            rt,
+            stack: Vec::with_capacity(1024),
+            frames: Vec::with_capacity(64),
+            blocks: Vec::new(),
+            handling: Vec::new(),
+            local: LocalHeap::default(),
+            native_depth: 0,
+            argbuf: Vec::new(),
+            instructions: 0,
+            thread_name,
+            repr_stack: Vec::new(),
+            reraising: false,
+            gen_yielded: false,
+            exit_code: None,
+        }
+    }
+
+    /// Hand this thread's heap counters and free-slot cache back to the runtime.
+    pub fn finish(&mut self) {
+        self.rt.heap.retire(&mut self.local);
+    }
+
+    fn install_builtin_globals(&mut self) -> Result<(), String> {
+        let rt = self.rt;
+        for (i, name) in rt.program.global_names.iter().enumerate() {
+            let v = match &**name {
+                "__name__" => self.new_str("__main__").map_err(|_| "heap")?,
+                "__file__" => self
+                    .new_str(&rt.program.filename)
+                    .map_err(|_| "heap")?,
+                n => match rt.builtins.lookup(n) {
+                    Some(v) => {
+                        self.incref(v);
+                        v
+                    }
+                    None => continue,
+                },
+            };
+            rt.globals[i].replace(v);
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ heap shortcuts
+
+    #[inline]
+    pub fn incref(&mut self, v: Value) {
+        if let Value::Obj(r) = v {
+            self.rt.heap.incref_obj(&mut self.local, r);
+        }
+    }
+
+    #[inline]
+    pub fn decref(&mut self, v: Value) {
+        if let Value::Obj(r) = v {
+            self.rt.heap.decref_obj(&mut self.local, r);
+        }
+    }
+
+    pub fn alloc(&mut self, obj: Obj) -> PyResult<Value> {
+        match self.rt.heap.alloc(&mut self.local, obj) {
+            Ok(r) => Ok(Value::Obj(r)),
+            Err(e) => Err(self.heap_error(e)),
+        }
+    }
+
+    pub fn new_str(&mut self, s: &str) -> PyResult<Value> {
+        self.alloc(Obj::Str(StrObj::new(Arc::from(s))))
+    }
+
+    pub fn new_string(&mut self, s: String) -> PyResult<Value> {
+        self.alloc(Obj::Str(StrObj::new(Arc::from(s))))
+    }
+
+    pub fn new_list(&mut self, items: Vec<Value>) -> PyResult<Value> {
+        self.alloc(Obj::List(items))
+    }
+
+    pub fn new_tuple(&mut self, items: Vec<Value>) -> PyResult<Value> {
+        self.alloc(Obj::Tuple(items.into_boxed_slice()))
+    }
+
+    /// An int from a BigInt, unboxed when it fits in i64.
+    pub fn new_int(&mut self, b: num_bigint::BigInt) -> PyResult<Value> {
+        use num_traits::ToPrimitive;
+        match b.to_i64() {
+            Some(i) => Ok(Value::Int(i)),
+            None => self.alloc(Obj::BigInt(b)),
+        }
+    }
+
+    pub fn heap_error(&mut self, e: HeapError) -> PyErr {
+        match e {
+            HeapError::Full => PyErr::new(ExcKind::MemoryError, ""),
+            other => exceptions::corruption_error(self, other),
+        }
+    }
+
+    /// Read access to an object, or a MemoryCorruptionError if the handle is stale.
+    /// The guard borrows the runtime, not the VM, so the VM stays usable meanwhile.
+    #[inline]
+    pub fn get(&mut self, r: ObjRef) -> PyResult<parking_lot::RwLockReadGuard<'static, Obj>> {
+        let rt = self.rt;
+        rt.heap.get(r).map_err(|e| self.heap_error(e))
+    }
+
+    #[inline]
+    pub fn get_mut(
+        &mut self,
+        r: ObjRef,
+    ) -> PyResult<parking_lot::RwLockWriteGuard<'static, Obj>> {
+        let rt = self.rt;
+        rt.heap.get_mut(r).map_err(|e| self.heap_error(e))
+    }
+
+    /// Run a blocking call through the hooks (so that the GIL can be released).
+    pub fn blocking(&mut self, mut f: impl FnMut()) -> PyResult<()> {
+        let hooks = &self.rt.hooks;
+        hooks.blocking(self, &mut f);
+        Ok(())
+    }
+
+    pub fn write_out(&mut self, s: &str) -> PyResult<()> {
+        let mut out = self.rt.out.lock();
+        let _ = out.write_all(s.as_bytes());
+        Ok(())
+    }
+
+    pub fn flush_out(&self) {
+        let _ = self.rt.out.lock().flush();
+    }
+
+    /// The current source position: (code index, line).
+    pub fn site(&self) -> (u32, u32) {
+        match self.frames.last() {
+            Some(f) => {
+                let code = &self.rt.program.codes[f.code as usize];
+                (f.code, code.line_at(f.ip.saturating_sub(1) as usize))
+            }
+            None => (0, 0),
+        }
+    }
+}
+
+/// Unused-variable silencer for counters read only in tests.
+pub fn _touch(_: &AtomicU32) -> u32 {
+    0
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn s<T: Send + Sync>() {}
+    s::<Runtime>();
+    let _ = Relaxed;
+}
