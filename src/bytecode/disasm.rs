@@ -118,6 +118,7 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
         LoadName(s) | StoreName(s) | LoadAttr(s) | StoreAttr(s) | DeleteAttr(s)
         | LoadMethod(s) | ImportName(s) | ImportFrom(s) => sym_name(s).to_string(),
         Binary(op) => op.symbol().to_string(),
+        BinaryInplace(op) => format!("{}=", op.symbol()),
         Compare(op) => op.symbol().to_string(),
         IsOp(neg) => if neg { "is not" } else { "is" }.to_string(),
         ContainsOp(neg) => if neg { "not in" } else { "in" }.to_string(),

@@ -120,6 +120,8 @@ pub enum Instr {
 
     // --- operators
     Binary(BinOpKind),
+    /// `x op= y`: like Binary, but a list extends (`+=`) or repeats (`*=`) in place.
+    BinaryInplace(BinOpKind),
     Compare(CmpKind),
     /// `is` (false) / `is not` (true)
     IsOp(bool),
@@ -140,6 +142,8 @@ pub enum Instr {
     JumpIfTrueOrPop(u32),
     /// iterable -> three slots of iteration state (see vm::iter).
     GetIter,
+    /// iterable -> iterator object (`iter(x)`), for comprehensions and `yield from`.
+    MakeIter,
     /// Next item, or pop the three slots and jump to the operand when exhausted.
     ForIter(u32),
     ReturnValue,
@@ -193,7 +197,7 @@ pub enum Instr {
     PopBlock,
     /// End of an except clause: forget the exception being handled.
     PopExcept,
-    /// exc-type on top of exc: pop the type, jump if exc does not match it.
+    /// exc exc-type -> (nothing): pop both, jump if exc does not match the type.
     JumpIfNotExcMatch(u32),
     /// 0: re-raise the handled exception; 1: raise TOS; 2: raise TOS1 from TOS.
     Raise(u32),

@@ -1053,7 +1053,7 @@ impl<'a> Compiler<'a> {
             ExprKind::Name(n) => {
                 self.load_name(n);
                 self.expr(value)?;
-                self.emit(Instr::Binary(k));
+                self.emit(Instr::BinaryInplace(k));
                 self.store_name(n);
             }
             ExprKind::Attribute { value: obj, attr } => {
@@ -1061,7 +1061,7 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::DupTop);
                 self.emit(Instr::LoadAttr(intern(attr)));
                 self.expr(value)?;
-                self.emit(Instr::Binary(k));
+                self.emit(Instr::BinaryInplace(k));
                 self.emit(Instr::RotTwo);
                 self.emit(Instr::StoreAttr(intern(attr)));
             }
@@ -1071,7 +1071,7 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::DupTop2);
                 self.emit(Instr::BinarySubscr);
                 self.expr(value)?;
-                self.emit(Instr::Binary(k));
+                self.emit(Instr::BinaryInplace(k));
                 self.emit(Instr::RotThree);
                 self.emit(Instr::StoreSubscr);
             }
@@ -1360,10 +1360,7 @@ impl<'a> Compiler<'a> {
                     return err("'yield' outside function", e.pos);
                 }
                 self.expr(v)?;
-                self.emit(Instr::GetIter);
-                // GetIter pushes three slots; YieldFrom wants the iterator alone.
-                self.emit(Instr::PopTop);
-                self.emit(Instr::PopTop);
+                self.emit(Instr::MakeIter);
                 self.load_const(Const::None);
                 self.emit(Instr::YieldFrom);
             }
@@ -1663,10 +1660,7 @@ impl<'a> Compiler<'a> {
             Ok(())
         })?;
         self.expr(&first.iter)?;
-        self.emit(Instr::GetIter);
-        // GetIter leaves three iteration slots; the comprehension gets an iterator.
-        self.emit(Instr::PopTop);
-        self.emit(Instr::PopTop);
+        self.emit(Instr::MakeIter);
         self.emit(Instr::Call(1));
         Ok(())
     }
@@ -1683,16 +1677,16 @@ impl<'a> Compiler<'a> {
             match kind {
                 CompKind::List => {
                     self.expr(elts[0])?;
-                    self.emit(Instr::ListAppend((depth * 3 + 1) as u32));
+                    self.emit(Instr::ListAppend((depth * 3) as u32));
                 }
                 CompKind::Set => {
                     self.expr(elts[0])?;
-                    self.emit(Instr::SetAdd((depth * 3 + 1) as u32));
+                    self.emit(Instr::SetAdd((depth * 3) as u32));
                 }
                 CompKind::Dict => {
                     self.expr(elts[0])?;
                     self.expr(elts[1])?;
-                    self.emit(Instr::DictSetItem((depth * 3 + 1) as u32));
+                    self.emit(Instr::DictSetItem((depth * 3) as u32));
                 }
                 CompKind::Gen => {
                     self.expr(elts[0])?;

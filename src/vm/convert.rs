@@ -250,8 +250,14 @@ impl Vm {
                 if let Some(s) = self.call_dunder(v, sym::__str__, &[])? {
                     return self.expect_str(s, "__str__");
                 }
+                let key_error = self.rt.builtins.exc_class(super::ExcKind::KeyError);
+                let is_key_error = {
+                    let t = self.type_of(v)?;
+                    self.is_subclass(t, key_error)
+                };
                 match args.len() {
                     0 => Ok(String::new()),
+                    1 if is_key_error => self.repr(args[0]),
                     1 => self.str_of(args[0]),
                     _ => {
                         let mut parts = Vec::new();

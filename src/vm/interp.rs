@@ -321,6 +321,24 @@ impl Vm {
                         let v = tri!(self.alloc(Obj::Slice { start, stop, step }));
                         self.stack.push(v);
                     }
+                    Instr::BinaryInplace(op) => {
+                        let b = pop!();
+                        let a = pop!();
+                        let fast = match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
+                            _ => None,
+                        };
+                        if let Some(v) = fast {
+                            self.stack.push(v);
+                            continue;
+                        }
+                        let r = self.inplace_op(op, a, b);
+                        self.decref(a);
+                        self.decref(b);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
                     Instr::Binary(op) => {
                         let n = self.stack.len();
                         if n < 2 {
@@ -469,6 +487,13 @@ impl Vm {
                             self.stack.pop();
                             self.decref(v);
                         }
+                    }
+                    Instr::MakeIter => {
+                        let v = pop!();
+                        let r = self.make_iter(v);
+                        self.decref(v);
+                        let it = tri!(r);
+                        self.stack.push(it);
                     }
                     Instr::GetIter => {
                         let v = pop!();
@@ -725,10 +750,13 @@ impl Vm {
                         }
                     }
                     Instr::JumpIfNotExcMatch(t) => {
+                        // exc ty -> (nothing): the clause's copy of the exception and
+                        // the type it is tested against are both consumed.
                         let ty = pop!();
-                        let exc = top!();
+                        let exc = pop!();
                         let r = self.exc_match_value(exc, ty);
                         self.decref(ty);
+                        self.decref(exc);
                         if !tri!(r) {
                             ip = t as usize;
                         }

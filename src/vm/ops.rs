@@ -88,6 +88,13 @@ impl Vm {
             return Ok(v);
         }
         let (ta, tb) = (self.type_name(a), self.type_name(b));
+        let is_seq = |t: &str| t == "str" || t == "list" || t == "tuple";
+        if op == BinOpKind::Mul && (is_seq(&ta) || is_seq(&tb)) {
+            let other = if is_seq(&ta) { &tb } else { &ta };
+            return Err(PyErr::type_error(format!(
+                "can't multiply sequence by non-int of type '{other}'"
+            )));
+        }
         if op == BinOpKind::Add && (ta == "str" || ta == "list" || ta == "tuple") {
             return Err(PyErr::type_error(format!(
                 "can only concatenate {ta} (not \"{tb}\") to {ta}"
@@ -97,6 +104,55 @@ impl Vm {
         Err(PyErr::type_error(format!(
             "unsupported operand type(s) for {sym}: '{ta}' and '{tb}'"
         )))
+    }
+
+    /// `a op= b`: lists change in place, user classes may define `__iadd__` and
+    /// friends; everything else is `a op b`.
+    pub fn inplace_op(&mut self, op: BinOpKind, a: Value, b: Value) -> PyResult<Value> {
+        if let Value::Obj(r) = a {
+            let is_list = matches!(&*self.get(r)?, Obj::List(_));
+            if is_list && op == BinOpKind::Add {
+                self.list_extend(a, b)?;
+                self.incref(a);
+                return Ok(a);
+            }
+            if is_list && op == BinOpKind::Mul {
+                if let Some(n) = repeat_count(b) {
+                    let items = match &*self.get(r)? {
+                        Obj::List(l) => l.clone(),
+                        _ => vec![],
+                    };
+                    let n = n.max(0) as usize;
+                    if items.len().saturating_mul(n).saturating_mul(16)
+                        > self.rt.heap.max_bytes() as usize
+                    {
+                        return Err(PyErr::new(ExcKind::MemoryError, ""));
+                    }
+                    let mut all = Vec::with_capacity(items.len() * n);
+                    for _ in 0..n {
+                        all.extend_from_slice(&items);
+                    }
+                    for &x in &all {
+                        self.incref(x);
+                    }
+                    let old = match &mut *self.get_mut(r)? {
+                        Obj::List(l) => std::mem::replace(l, all),
+                        _ => vec![],
+                    };
+                    self.decref_all(old);
+                    self.incref(a);
+                    return Ok(a);
+                }
+            }
+            if matches!(&*self.get(r)?, Obj::Instance(_)) {
+                let (name, _) = dunder_for(op);
+                let iname = format!("__i{}", &name[2..]);
+                if let Some(v) = self.call_dunder(a, intern(&iname), &[b])? {
+                    return Ok(v);
+                }
+            }
+        }
+        self.binary_op(op, a, b)
     }
 
     /// Calls `obj.name(*args)` if obj's class (a user class) defines `name`.
