@@ -72,7 +72,9 @@ fn source_of(code: Option<String>, file: Option<String>) -> Result<Source, Strin
         (Some(c), _) => Ok(Source::Code(c)),
         (None, Some(f)) if f == "-" => Ok(Source::Stdin),
         (None, Some(f)) => Ok(Source::File(f)),
-        (None, None) => Err("gilsim: no program given: name a file, `-c CODE`, or `-` for stdin".into()),
+        (None, None) => {
+            Err("gilsim: no program given: name a file, `-c CODE`, or `-` for stdin".into())
+        }
     }
 }
 

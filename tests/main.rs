@@ -1,5 +1,9 @@
-//! gilsim's integration tests: one binary, one module per area.
+//! gilsim's integration tests: one binary, one module per area (as ripgrep's).
 //!
+//! - `differential`: every program in tests/programs/ against its recorded output
+//!   and against CPython.
+//! - `front`: the parser on real programs and on hostile input.
 //! - `text`: number formatting and str algorithms against CPython's own results.
+mod differential;
 mod front;
 mod text;

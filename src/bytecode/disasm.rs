@@ -33,9 +33,8 @@ fn const_repr(c: &Const) -> String {
 fn jump_target(i: &Instr) -> Option<u32> {
     use Instr::*;
     match *i {
-        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t)
-        | JumpIfFalseOrPop(t) | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t)
-        | JumpIfNotExcMatch(t) => Some(t),
+        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t) | JumpIfFalseOrPop(t)
+        | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t) | JumpIfNotExcMatch(t) => Some(t),
         _ => None,
     }
 }
@@ -85,7 +84,11 @@ pub fn disassemble(program: &Program) -> String {
             } else {
                 "    ".into()
             };
-            let mark = if targets.contains(&(ip as u32)) { ">>" } else { "  " };
+            let mark = if targets.contains(&(ip as u32)) {
+                ">>"
+            } else {
+                "  "
+            };
             let brk = if checks_breaker(ins) { "*" } else { " " };
             let (name, raw) = name_and_arg(ins);
             let meaning = describe(program, ci, ins);
@@ -107,7 +110,11 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
     let code = &program.codes[ci];
     use Instr::*;
     match *i {
-        LoadConst(n) => code.consts.get(n as usize).map(const_repr).unwrap_or_default(),
+        LoadConst(n) => code
+            .consts
+            .get(n as usize)
+            .map(const_repr)
+            .unwrap_or_default(),
         LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
         | LoadClosure(n) => code.slot_name(n).to_string(),
         LoadGlobal(n) | StoreGlobal(n) | DeleteGlobal(n) => program
@@ -115,8 +122,8 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             .get(n as usize)
             .map(|s| s.to_string())
             .unwrap_or_default(),
-        LoadName(s) | StoreName(s) | LoadAttr(s) | StoreAttr(s) | DeleteAttr(s)
-        | LoadMethod(s) | ImportName(s) | ImportFrom(s) => sym_name(s).to_string(),
+        LoadName(s) | StoreName(s) | LoadAttr(s) | StoreAttr(s) | DeleteAttr(s) | LoadMethod(s)
+        | ImportName(s) | ImportFrom(s) => sym_name(s).to_string(),
         Binary(op) => op.symbol().to_string(),
         BinaryInplace(op) => format!("{}=", op.symbol()),
         Compare(op) => op.symbol().to_string(),
@@ -127,9 +134,10 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             .get(n as usize)
             .map(|c| format!("code object {}", c.qualname))
             .unwrap_or_default(),
-        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t)
-        | JumpIfFalseOrPop(t) | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t)
-        | JumpIfNotExcMatch(t) => format!("to {t}"),
+        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t) | JumpIfFalseOrPop(t)
+        | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t) | JumpIfNotExcMatch(t) => {
+            format!("to {t}")
+        }
         UnpackEx(n) => format!("{} before, {} after", n >> 16, n & 0xffff),
         _ => String::new(),
     }

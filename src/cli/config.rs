@@ -80,7 +80,11 @@ pub fn parse_duration(s: &str) -> Result<f64, String> {
         "ms" => 1e-3,
         "us" | "µs" => 1e-6,
         "ns" => 1e-9,
-        _ => return Err(format!("unknown unit '{unit}' in '{s}' (use s, ms, us, ns)")),
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' in '{s}' (use s, ms, us, ns)"
+            ))
+        }
     };
     let v = n * mult;
     if !(v.is_finite() && v >= 0.0) {

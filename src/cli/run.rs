@@ -38,7 +38,11 @@ pub fn load(source: &Source) -> Result<Loaded, (String, i32)> {
         Source::File(path) => {
             let meta = std::fs::metadata(path).map_err(|e| {
                 (
-                    format!("gilsim: can't open file '{path}': [Errno {}] {}", e.raw_os_error().unwrap_or(2), io_reason(&e)),
+                    format!(
+                        "gilsim: can't open file '{path}': [Errno {}] {}",
+                        e.raw_os_error().unwrap_or(2),
+                        io_reason(&e)
+                    ),
                     2,
                 )
             })?;
@@ -50,7 +54,11 @@ pub fn load(source: &Source) -> Result<Loaded, (String, i32)> {
             }
             let b = std::fs::read(path).map_err(|e| {
                 (
-                    format!("gilsim: can't open file '{path}': [Errno {}] {}", e.raw_os_error().unwrap_or(2), io_reason(&e)),
+                    format!(
+                        "gilsim: can't open file '{path}': [Errno {}] {}",
+                        e.raw_os_error().unwrap_or(2),
+                        io_reason(&e)
+                    ),
                     2,
                 )
             })?;

@@ -31,14 +31,39 @@ pub enum StmtKind {
     /// An expression evaluated for its effect, e.g. a call.
     Expr(Expr),
     /// `a = b = value`: one or more targets (Name, Attribute, Subscript, Tuple, List, Starred).
-    Assign { targets: Vec<Expr>, value: Expr },
+    Assign {
+        targets: Vec<Expr>,
+        value: Expr,
+    },
     /// `target op= value`
-    AugAssign { target: Expr, op: BinOp, value: Expr },
+    AugAssign {
+        target: Expr,
+        op: BinOp,
+        value: Expr,
+    },
     /// `target: annotation [= value]`; the annotation is parsed and ignored.
-    AnnAssign { target: Expr, annotation: Expr, value: Option<Expr> },
-    If { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt> },
-    While { test: Expr, body: Vec<Stmt>, orelse: Vec<Stmt> },
-    For { target: Expr, iter: Expr, body: Vec<Stmt>, orelse: Vec<Stmt>, is_async: bool },
+    AnnAssign {
+        target: Expr,
+        annotation: Expr,
+        value: Option<Expr>,
+    },
+    If {
+        test: Expr,
+        body: Vec<Stmt>,
+        orelse: Vec<Stmt>,
+    },
+    While {
+        test: Expr,
+        body: Vec<Stmt>,
+        orelse: Vec<Stmt>,
+    },
+    For {
+        target: Expr,
+        iter: Expr,
+        body: Vec<Stmt>,
+        orelse: Vec<Stmt>,
+        is_async: bool,
+    },
     Break,
     Continue,
     Pass,
@@ -49,15 +74,28 @@ pub enum StmtKind {
     Nonlocal(Vec<String>),
     Try(Box<Try>),
     /// `raise`, `raise exc`, `raise exc from cause`
-    Raise { exc: Option<Expr>, cause: Option<Expr> },
-    Assert { test: Expr, msg: Option<Expr> },
+    Raise {
+        exc: Option<Expr>,
+        cause: Option<Expr>,
+    },
+    Assert {
+        test: Expr,
+        msg: Option<Expr>,
+    },
     /// `del a[i], b.x, c`
     Delete(Vec<Expr>),
     /// `import a, b.c as d`
     Import(Vec<Alias>),
     /// `from m import a, b as c` (`from m import *` has one alias named `*`)
-    ImportFrom { module: String, names: Vec<Alias> },
-    With { items: Vec<WithItem>, body: Vec<Stmt>, is_async: bool },
+    ImportFrom {
+        module: String,
+        names: Vec<Alias>,
+    },
+    With {
+        items: Vec<WithItem>,
+        body: Vec<Stmt>,
+        is_async: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,36 +191,85 @@ pub enum ExprKind {
     /// `...`
     Ellipsis,
     Name(String),
-    BinOp { left: Box<Expr>, op: BinOp, right: Box<Expr> },
-    UnaryOp { op: UnaryOp, operand: Box<Expr> },
+    BinOp {
+        left: Box<Expr>,
+        op: BinOp,
+        right: Box<Expr>,
+    },
+    UnaryOp {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
     /// `a and b and c` / `a or b`: two or more values.
-    BoolOp { op: BoolOp, values: Vec<Expr> },
+    BoolOp {
+        op: BoolOp,
+        values: Vec<Expr>,
+    },
     /// `a < b <= c`: the first operand and then (operator, operand) pairs.
-    Compare { left: Box<Expr>, ops: Vec<(CmpOp, Expr)> },
-    IfExp { test: Box<Expr>, body: Box<Expr>, orelse: Box<Expr> },
-    Call { func: Box<Expr>, args: Vec<Arg> },
-    Attribute { value: Box<Expr>, attr: String },
-    Subscript { value: Box<Expr>, index: Box<Expr> },
+    Compare {
+        left: Box<Expr>,
+        ops: Vec<(CmpOp, Expr)>,
+    },
+    IfExp {
+        test: Box<Expr>,
+        body: Box<Expr>,
+        orelse: Box<Expr>,
+    },
+    Call {
+        func: Box<Expr>,
+        args: Vec<Arg>,
+    },
+    Attribute {
+        value: Box<Expr>,
+        attr: String,
+    },
+    Subscript {
+        value: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `lower:upper:step` inside a subscript; only ever appears as a Subscript index
     /// (or inside a Tuple that is one).
-    Slice { lower: Option<Box<Expr>>, upper: Option<Box<Expr>>, step: Option<Box<Expr>> },
+    Slice {
+        lower: Option<Box<Expr>>,
+        upper: Option<Box<Expr>>,
+        step: Option<Box<Expr>>,
+    },
     List(Vec<Expr>),
     Tuple(Vec<Expr>),
     Set(Vec<Expr>),
     /// `{k: v, **m}`: a None key means `**value` unpacking.
     Dict(Vec<(Option<Expr>, Expr)>),
-    ListComp { elt: Box<Expr>, generators: Vec<Comprehension> },
-    SetComp { elt: Box<Expr>, generators: Vec<Comprehension> },
-    DictComp { key: Box<Expr>, value: Box<Expr>, generators: Vec<Comprehension> },
-    GeneratorExp { elt: Box<Expr>, generators: Vec<Comprehension> },
-    Lambda { params: Box<Params>, body: Box<Expr> },
+    ListComp {
+        elt: Box<Expr>,
+        generators: Vec<Comprehension>,
+    },
+    SetComp {
+        elt: Box<Expr>,
+        generators: Vec<Comprehension>,
+    },
+    DictComp {
+        key: Box<Expr>,
+        value: Box<Expr>,
+        generators: Vec<Comprehension>,
+    },
+    GeneratorExp {
+        elt: Box<Expr>,
+        generators: Vec<Comprehension>,
+    },
+    Lambda {
+        params: Box<Params>,
+        body: Box<Expr>,
+    },
     /// `*x` in a call, a list/tuple display or an assignment target.
     Starred(Box<Expr>),
     Yield(Option<Box<Expr>>),
     YieldFrom(Box<Expr>),
     Await(Box<Expr>),
     /// `(name := value)`
-    NamedExpr { target: String, value: Box<Expr> },
+    NamedExpr {
+        target: String,
+        value: Box<Expr>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

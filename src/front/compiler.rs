@@ -83,19 +83,94 @@ pub struct Compiler<'a> {
 /// Names every program can use without defining them. They get global slots up front
 /// so that the VM can fill them before the program starts.
 pub const BUILTIN_NAMES: &[&str] = &[
-    "print", "len", "range", "str", "repr", "int", "float", "bool", "list", "tuple", "dict",
-    "set", "type", "isinstance", "issubclass", "abs", "min", "max", "sum", "round", "divmod",
-    "sorted", "reversed", "enumerate", "zip", "any", "all", "ord", "chr", "iter", "next",
-    "map", "filter", "hasattr", "getattr", "setattr", "callable", "id", "hash", "pow", "hex",
-    "oct", "bin", "input", "object", "super", "format", "frozenset", "slice", "vars", "ascii",
-    "BaseException", "Exception", "ValueError", "TypeError", "NameError", "IndexError",
-    "KeyError", "ZeroDivisionError", "AttributeError", "RecursionError", "OverflowError",
-    "AssertionError", "RuntimeError", "MemoryError", "SyntaxError", "ImportError",
-    "StopIteration", "LookupError", "ArithmeticError", "NotImplementedError",
-    "UnboundLocalError", "ModuleNotFoundError", "KeyboardInterrupt", "SystemExit",
-    "TimeoutError", "StopAsyncIteration", "GeneratorExit", "IndentationError",
-    "MemoryCorruptionError", "OSError", "ConnectionError", "FloatingPointError", "EOFError",
-    "NotImplemented", "Ellipsis", "__name__", "__file__",
+    "print",
+    "len",
+    "range",
+    "str",
+    "repr",
+    "int",
+    "float",
+    "bool",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "type",
+    "isinstance",
+    "issubclass",
+    "abs",
+    "min",
+    "max",
+    "sum",
+    "round",
+    "divmod",
+    "sorted",
+    "reversed",
+    "enumerate",
+    "zip",
+    "any",
+    "all",
+    "ord",
+    "chr",
+    "iter",
+    "next",
+    "map",
+    "filter",
+    "hasattr",
+    "getattr",
+    "setattr",
+    "callable",
+    "id",
+    "hash",
+    "pow",
+    "hex",
+    "oct",
+    "bin",
+    "input",
+    "object",
+    "super",
+    "format",
+    "frozenset",
+    "slice",
+    "vars",
+    "ascii",
+    "BaseException",
+    "Exception",
+    "ValueError",
+    "TypeError",
+    "NameError",
+    "IndexError",
+    "KeyError",
+    "ZeroDivisionError",
+    "AttributeError",
+    "RecursionError",
+    "OverflowError",
+    "AssertionError",
+    "RuntimeError",
+    "MemoryError",
+    "SyntaxError",
+    "ImportError",
+    "StopIteration",
+    "LookupError",
+    "ArithmeticError",
+    "NotImplementedError",
+    "UnboundLocalError",
+    "ModuleNotFoundError",
+    "KeyboardInterrupt",
+    "SystemExit",
+    "TimeoutError",
+    "StopAsyncIteration",
+    "GeneratorExit",
+    "IndentationError",
+    "MemoryCorruptionError",
+    "OSError",
+    "ConnectionError",
+    "FloatingPointError",
+    "EOFError",
+    "NotImplemented",
+    "Ellipsis",
+    "__name__",
+    "__file__",
 ];
 
 fn err<T>(msg: impl Into<String>, pos: Pos) -> CResult<T> {
@@ -127,9 +202,8 @@ fn binop_kind(op: BinOp) -> BinOpKind {
 fn set_target(i: &mut Instr, t: u32) {
     use Instr::*;
     match i {
-        Jump(x) | JumpBackward(x) | PopJumpIfFalse(x) | PopJumpIfTrue(x)
-        | JumpIfFalseOrPop(x) | JumpIfTrueOrPop(x) | ForIter(x) | SetupExcept(x)
-        | JumpIfNotExcMatch(x) => *x = t,
+        Jump(x) | JumpBackward(x) | PopJumpIfFalse(x) | PopJumpIfTrue(x) | JumpIfFalseOrPop(x)
+        | JumpIfTrueOrPop(x) | ForIter(x) | SetupExcept(x) | JumpIfNotExcMatch(x) => *x = t,
         _ => {}
     }
 }
@@ -162,13 +236,25 @@ pub fn compile(module: &Module, filename: &str, source: &str) -> Result<Program,
         c.global_slot(b);
     }
     let info = c.analyzer.module(&module.body);
-    c.push_scope(ScopeKind::Module, info, "<module>", "<module>", 1, &Params::default(), false);
+    c.push_scope(
+        ScopeKind::Module,
+        info,
+        "<module>",
+        "<module>",
+        1,
+        &Params::default(),
+        false,
+    );
     c.stmts(&module.body)?;
     c.load_const(Const::None);
     c.emit(Instr::ReturnValue);
     let code = c.pop_scope();
     c.codes[0] = Some(code);
-    let codes = c.codes.into_iter().map(|c| c.unwrap_or_else(empty_code)).collect();
+    let codes = c
+        .codes
+        .into_iter()
+        .map(|c| c.unwrap_or_else(empty_code))
+        .collect();
     Ok(Program {
         codes,
         global_names: c.globals,
@@ -214,7 +300,9 @@ impl<'a> Compiler<'a> {
     }
 
     fn here(&self) -> u32 {
-        self.scopes.last().map_or(0, |s| s.b.code.instrs.len() as u32)
+        self.scopes
+            .last()
+            .map_or(0, |s| s.b.code.instrs.len() as u32)
     }
 
     fn emit(&mut self, i: Instr) -> usize {
@@ -913,9 +1001,7 @@ impl<'a> Compiler<'a> {
         for d in &f.decorators {
             self.expr(d)?;
         }
-        let info = self
-            .analyzer
-            .function(node_key(f), &f.params, &f.body);
+        let info = self.analyzer.function(node_key(f), &f.params, &f.body);
         let qual = self.qualname_for(&f.name);
         self.make_function(&f.name, &qual, info, &f.params, pos, f.is_async, |c| {
             c.stmts(&f.body)?;
@@ -951,7 +1037,11 @@ impl<'a> Compiler<'a> {
             }
             self.emit(Instr::BuildTuple(ndef as u32));
         }
-        let kwd: Vec<&Param> = params.kwonly.iter().filter(|p| p.default.is_some()).collect();
+        let kwd: Vec<&Param> = params
+            .kwonly
+            .iter()
+            .filter(|p| p.default.is_some())
+            .collect();
         if !kwd.is_empty() {
             for p in &kwd {
                 self.load_const(Const::Str(Arc::from(p.name.as_str())));
@@ -972,7 +1062,15 @@ impl<'a> Compiler<'a> {
         }
         let id = self.codes.len() as u32;
         self.codes.push(None);
-        self.push_scope(ScopeKind::Function, info, name, qualname, pos.line, params, is_async);
+        self.push_scope(
+            ScopeKind::Function,
+            info,
+            name,
+            qualname,
+            pos.line,
+            params,
+            is_async,
+        );
         let r = body(self);
         let code = self.pop_scope();
         r?;
@@ -1006,7 +1104,10 @@ impl<'a> Compiler<'a> {
         }
         for b in &c.bases {
             if let ExprKind::Starred(_) = b.kind {
-                return err("star-arguments in class bases are not supported in Toy", b.pos);
+                return err(
+                    "star-arguments in class bases are not supported in Toy",
+                    b.pos,
+                );
             }
             self.expr(b)?;
         }
@@ -1015,7 +1116,15 @@ impl<'a> Compiler<'a> {
         let qual = self.qualname_for(&c.name);
         let id = self.codes.len() as u32;
         self.codes.push(None);
-        self.push_scope(ScopeKind::Class, info, &c.name, &qual, pos.line, &Params::default(), false);
+        self.push_scope(
+            ScopeKind::Class,
+            info,
+            &c.name,
+            &qual,
+            pos.line,
+            &Params::default(),
+            false,
+        );
         self.load_const(Const::Str(Arc::from("__main__")));
         self.emit(Instr::StoreName(intern("__module__")));
         self.load_const(Const::Str(Arc::from(qual.as_str())));
@@ -1075,7 +1184,12 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::RotThree);
                 self.emit(Instr::StoreSubscr);
             }
-            _ => return err("'expression' is an illegal expression for augmented assignment", target.pos),
+            _ => {
+                return err(
+                    "'expression' is an illegal expression for augmented assignment",
+                    target.pos,
+                )
+            }
         }
         Ok(())
     }
@@ -1121,7 +1235,10 @@ impl<'a> Compiler<'a> {
                 }
             }
             ExprKind::Starred(_) => {
-                return err("starred assignment target must be in a list or tuple", t.pos)
+                return err(
+                    "starred assignment target must be in a list or tuple",
+                    t.pos,
+                )
             }
             _ => return err("cannot assign to expression", t.pos),
         }
@@ -1289,7 +1406,10 @@ impl<'a> Compiler<'a> {
             ExprKind::Set(items) => {
                 for i in items {
                     if let ExprKind::Starred(_) = i.kind {
-                        return err("starred items in set displays are not supported in Toy", i.pos);
+                        return err(
+                            "starred items in set displays are not supported in Toy",
+                            i.pos,
+                        );
                     }
                     self.expr(i)?;
                 }
@@ -1322,18 +1442,18 @@ impl<'a> Compiler<'a> {
                 }
             }
             ExprKind::ListComp { elt, generators } => {
-                self.comprehension(e, CompKind::List, &[elt], generators)?
+                self.comprehension(e, CompKind::List, &[&**elt], generators)?
             }
             ExprKind::SetComp { elt, generators } => {
-                self.comprehension(e, CompKind::Set, &[elt], generators)?
+                self.comprehension(e, CompKind::Set, &[&**elt], generators)?
             }
             ExprKind::DictComp {
                 key,
                 value,
                 generators,
-            } => self.comprehension(e, CompKind::Dict, &[key, value], generators)?,
+            } => self.comprehension(e, CompKind::Dict, &[&**key, &**value], generators)?,
             ExprKind::GeneratorExp { elt, generators } => {
-                self.comprehension(e, CompKind::Gen, &[elt], generators)?
+                self.comprehension(e, CompKind::Gen, &[&**elt], generators)?
             }
             ExprKind::Lambda { params, body } => {
                 let info = self.analyzer.lambda(node_key(e), params, body);
@@ -1535,15 +1655,15 @@ impl<'a> Compiler<'a> {
                 match a {
                     Arg::Positional(v) => {
                         if !kwnames.is_empty() {
-                            return err(
-                                "positional argument follows keyword argument",
-                                v.pos,
-                            );
+                            return err("positional argument follows keyword argument", v.pos);
                         }
                         self.expr(v)?
                     }
                     Arg::Keyword(k, v) => {
-                        if kwnames.iter().any(|x: &Const| *x == Const::Str(Arc::from(k.as_str()))) {
+                        if kwnames
+                            .iter()
+                            .any(|x: &Const| *x == Const::Str(Arc::from(k.as_str())))
+                        {
                             return err(format!("keyword argument repeated: {k}"), v.pos);
                         }
                         self.expr(v)?;
@@ -1608,13 +1728,13 @@ impl<'a> Compiler<'a> {
         &mut self,
         e: &'a Expr,
         kind: CompKind,
-        elts: &[&'a Box<Expr>],
+        elts: &[&'a Expr],
         gens: &'a [Comprehension],
     ) -> CResult {
         let Some(first) = gens.first() else {
             return err("comprehension without 'for'", e.pos);
         };
-        let elt_refs: Vec<&Expr> = elts.iter().map(|b| &***b).collect();
+        let elt_refs: Vec<&Expr> = elts.to_vec();
         let mut info = self.analyzer.comprehension(node_key(e), &elt_refs, gens);
         let name = match kind {
             CompKind::List => "<listcomp>",
@@ -1638,7 +1758,7 @@ impl<'a> Compiler<'a> {
         // The parameter list must outlive the borrow; leak-free: it is small and copied
         // into the code object, so a local boxed value is enough.
         let params: &'a Params = Box::leak(Box::new(params));
-        let elts_owned: Vec<&'a Expr> = elts.iter().map(|b| &***b).collect();
+        let elts_owned: Vec<&'a Expr> = elts.to_vec();
         self.make_function(name, &qual, info, params, e.pos, false, |c| {
             match kind {
                 CompKind::List => {
@@ -1697,7 +1817,10 @@ impl<'a> Compiler<'a> {
             return Ok(());
         };
         if g.is_async {
-            return err("asynchronous comprehensions are not supported in Toy", g.target.pos);
+            return err(
+                "asynchronous comprehensions are not supported in Toy",
+                g.target.pos,
+            );
         }
         if depth == 0 {
             self.emit(Instr::LoadFast(0));

@@ -25,12 +25,22 @@ pub struct SyntaxError {
 impl SyntaxError {
     /// A plain `SyntaxError`.
     pub fn syntax(msg: impl Into<String>, line: u32, col: u32) -> Self {
-        SyntaxError { kind: SyntaxErrorKind::Syntax, msg: msg.into(), line, col }
+        SyntaxError {
+            kind: SyntaxErrorKind::Syntax,
+            msg: msg.into(),
+            line,
+            col,
+        }
     }
 
     /// An `IndentationError`.
     pub fn indentation(msg: impl Into<String>, line: u32, col: u32) -> Self {
-        SyntaxError { kind: SyntaxErrorKind::Indentation, msg: msg.into(), line, col }
+        SyntaxError {
+            kind: SyntaxErrorKind::Indentation,
+            msg: msg.into(),
+            line,
+            col,
+        }
     }
 
     /// The error for a tree nested too deeply.
@@ -100,15 +110,22 @@ pub fn render(err: &SyntaxError, filename: &str, src: &str) -> String {
                 .to_string()
         }
     };
-    let mut out = format!("  File \"{}\", line {}, column {}\n", filename, err.line, err.col);
+    let mut out = format!(
+        "  File \"{}\", line {}, column {}\n",
+        filename, err.line, err.col
+    );
     if let Some(text) = source_line(src, err.line) {
-        let stripped: Vec<char> =
-            text.chars().skip_while(|c| matches!(c, ' ' | '\t' | '\x0c')).collect();
+        let stripped: Vec<char> = text
+            .chars()
+            .skip_while(|c| matches!(c, ' ' | '\t' | '\x0c'))
+            .collect();
         let removed = text.chars().count() - stripped.len();
         let shown: String = stripped.iter().collect::<String>().trim_end().to_string();
         if !shown.is_empty() {
             let shown_len = shown.chars().count();
-            let col = (err.col.max(1) as usize - 1).saturating_sub(removed).min(shown_len);
+            let col = (err.col.max(1) as usize - 1)
+                .saturating_sub(removed)
+                .min(shown_len);
             out.push_str("    ");
             out.push_str(&shown);
             out.push('\n');

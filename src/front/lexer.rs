@@ -162,7 +162,10 @@ impl Lexer {
     }
 
     fn pos(&self) -> Pos {
-        Pos { line: self.line, col: self.col }
+        Pos {
+            line: self.line,
+            col: self.col,
+        }
     }
 
     fn bump(&mut self) -> Option<char> {
@@ -215,7 +218,11 @@ impl Lexer {
                     self.bump();
                     if self.parens.is_empty() && !self.fmode {
                         if self.line_has_tokens {
-                            self.toks.push(Token { tok: Tok::Newline, pos, end: pos });
+                            self.toks.push(Token {
+                                tok: Tok::Newline,
+                                pos,
+                                end: pos,
+                            });
                             self.line_has_tokens = false;
                         }
                         self.at_line_start = true;
@@ -307,11 +314,19 @@ impl Lexer {
                 ));
             }
             self.indents.push((col, alt));
-            self.toks.push(Token { tok: Tok::Indent, pos, end: pos });
+            self.toks.push(Token {
+                tok: Tok::Indent,
+                pos,
+                end: pos,
+            });
         } else {
             while self.indents.len() > 1 && col < self.indents.last().map_or(0, |t| t.0) {
                 self.indents.pop();
-                self.toks.push(Token { tok: Tok::Dedent, pos, end: pos });
+                self.toks.push(Token {
+                    tok: Tok::Dedent,
+                    pos,
+                    end: pos,
+                });
             }
             let (top, alt_top) = self.indents.last().copied().unwrap_or((0, 0));
             if col != top {
@@ -335,14 +350,26 @@ impl Lexer {
         let pos = self.pos();
         if !self.fmode {
             if self.line_has_tokens {
-                self.toks.push(Token { tok: Tok::Newline, pos, end: pos });
+                self.toks.push(Token {
+                    tok: Tok::Newline,
+                    pos,
+                    end: pos,
+                });
             }
             while self.indents.len() > 1 {
                 self.indents.pop();
-                self.toks.push(Token { tok: Tok::Dedent, pos, end: pos });
+                self.toks.push(Token {
+                    tok: Tok::Dedent,
+                    pos,
+                    end: pos,
+                });
             }
         }
-        self.toks.push(Token { tok: Tok::EndMarker, pos, end: pos });
+        self.toks.push(Token {
+            tok: Tok::EndMarker,
+            pos,
+            end: pos,
+        });
         Ok(self.toks)
     }
 
@@ -357,7 +384,10 @@ impl Lexer {
         }
         if matches!(self.peek(), Some('\'') | Some('"')) {
             let lower = s.to_ascii_lowercase();
-            if matches!(lower.as_str(), "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf") {
+            if matches!(
+                lower.as_str(),
+                "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf"
+            ) {
                 return self.string(&lower, pos);
             }
         }
@@ -369,10 +399,11 @@ impl Lexer {
     }
 
     fn operator(&mut self, pos: Pos, c: char) -> Res<()> {
-        let op = OPERATORS
-            .iter()
-            .copied()
-            .find(|op| op.chars().enumerate().all(|(k, oc)| self.peek_at(k) == Some(oc)));
+        let op = OPERATORS.iter().copied().find(|op| {
+            op.chars()
+                .enumerate()
+                .all(|(k, oc)| self.peek_at(k) == Some(oc))
+        });
         let op = match op {
             Some(op) => op,
             None => {
@@ -385,7 +416,10 @@ impl Lexer {
                     }
                     return Err(err("invalid syntax", pos));
                 }
-                return Err(err(format!("invalid character '{}' (U+{:04X})", c, c as u32), pos));
+                return Err(err(
+                    format!("invalid character '{}' (U+{:04X})", c, c as u32),
+                    pos,
+                ));
             }
         };
         for _ in 0..op.chars().count() {
@@ -567,7 +601,10 @@ impl Lexer {
             };
             if c == '\n' && !triple {
                 return Err(err(
-                    format!("unterminated string literal (detected at line {})", self.line),
+                    format!(
+                        "unterminated string literal (detected at line {})",
+                        self.line
+                    ),
                     pos,
                 ));
             }
@@ -604,7 +641,14 @@ impl Lexer {
         }
         let raw = prefix.contains('r');
         if prefix.contains('f') {
-            self.push(Tok::FStr(FStrTok { body, raw, body_pos }), pos);
+            self.push(
+                Tok::FStr(FStrTok {
+                    body,
+                    raw,
+                    body_pos,
+                }),
+                pos,
+            );
         } else {
             let value = if raw { body } else { unescape(&body, pos)? };
             self.push(Tok::Str(value), pos);
@@ -614,7 +658,10 @@ impl Lexer {
 }
 
 fn e_pos(e: &SyntaxError) -> Pos {
-    Pos { line: e.line, col: e.col }
+    Pos {
+        line: e.line,
+        col: e.col,
+    }
 }
 
 /// Makes an int token from digits in the given radix (digits already validated).
@@ -794,7 +841,10 @@ mod tests {
     #[test]
     fn dedents_at_eof_and_no_trailing_newline() {
         let t = toks("if a:\n  if b:\n    c");
-        assert_eq!(&t[t.len() - 4..], &[Tok::Newline, Tok::Dedent, Tok::Dedent, Tok::EndMarker]);
+        assert_eq!(
+            &t[t.len() - 4..],
+            &[Tok::Newline, Tok::Dedent, Tok::Dedent, Tok::EndMarker]
+        );
     }
 
     #[test]
@@ -826,7 +876,11 @@ mod tests {
         assert_eq!(t.iter().filter(|t| **t == Tok::Indent).count(), 1);
         assert_eq!(t.iter().filter(|t| **t == Tok::Dedent).count(), 1);
         assert!(tokenize("if x:\n  \ty\n  \tz\n").is_ok());
-        for bad in ["if x:\n\ty\n        z\n", "if x:\n        y\n\tz\n", "if x:\n    \ty\n\tz\n"] {
+        for bad in [
+            "if x:\n\ty\n        z\n",
+            "if x:\n        y\n\tz\n",
+            "if x:\n    \ty\n\tz\n",
+        ] {
             let e = tokenize(bad).unwrap_err();
             assert_eq!(e.kind, SyntaxErrorKind::Tab);
             assert_eq!((e.line, e.col), (3, 1));
@@ -853,7 +907,10 @@ mod tests {
             ]
         );
         assert_eq!(toks("9223372036854775807")[0], Tok::Int(i64::MAX));
-        assert_eq!(toks("9223372036854775808")[0], Tok::BigInt("9223372036854775808".into()));
+        assert_eq!(
+            toks("9223372036854775808")[0],
+            Tok::BigInt("9223372036854775808".into())
+        );
         assert_eq!(
             toks("0xffffffffffffffffffff")[0],
             Tok::BigInt("1208925819614629174706175".into())
@@ -865,7 +922,10 @@ mod tests {
         assert_eq!(toks("00")[0], Tok::Int(0));
         assert_eq!(lex_err("x = 1abc").0, "invalid decimal literal");
         assert_eq!(lex_err("x = 1_"), ("invalid decimal literal".into(), 1, 6));
-        assert_eq!(lex_err("1j").0, "imaginary literals are not supported in Toy");
+        assert_eq!(
+            lex_err("1j").0,
+            "imaginary literals are not supported in Toy"
+        );
         assert_eq!(lex_err("0x").0, "invalid hexadecimal literal");
         assert_eq!(lex_err("0b102").0, "invalid binary literal");
         assert!(lex_err("0123").0.starts_with("leading zeros"));
@@ -890,14 +950,25 @@ y'''"#
         );
         assert_eq!(toks("'a\\\nb'")[0], Tok::Str("ab".into()));
         assert_eq!(toks("u'x'")[0], Tok::Str("x".into()));
-        assert_eq!(toks(r"'\a\b\f\v\r'")[0], Tok::Str("\x07\x08\x0c\x0b\r".into()));
+        assert_eq!(
+            toks(r"'\a\b\f\v\r'")[0],
+            Tok::Str("\x07\x08\x0c\x0b\r".into())
+        );
         assert_eq!(
             lex_err("x = 'abc\n"),
-            ("unterminated string literal (detected at line 1)".into(), 1, 5)
+            (
+                "unterminated string literal (detected at line 1)".into(),
+                1,
+                5
+            )
         );
         assert_eq!(
             lex_err("x = f'''abc\n\n"),
-            ("unterminated triple-quoted string literal (detected at line 2)".into(), 1, 5)
+            (
+                "unterminated triple-quoted string literal (detected at line 2)".into(),
+                1,
+                5
+            )
         );
         assert_eq!(lex_err("b'x'").0, "bytes literals are not supported in Toy");
         assert!(lex_err("'\\x1'").0.contains("truncated \\xXX escape"));
@@ -924,7 +995,11 @@ y'''"#
         assert_eq!(lex_err("x = )"), ("unmatched ')'".into(), 1, 5));
         assert_eq!(
             lex_err("x = (]"),
-            ("closing parenthesis ']' does not match opening parenthesis '('".into(), 1, 6)
+            (
+                "closing parenthesis ']' does not match opening parenthesis '('".into(),
+                1,
+                6
+            )
         );
         assert_eq!(
             lex_err("x = (\n]"),
@@ -935,19 +1010,32 @@ y'''"#
             )
         );
         let deep = "(".repeat(201);
-        assert_eq!(lex_err(&deep), ("too many nested parentheses".into(), 1, 201));
+        assert_eq!(
+            lex_err(&deep),
+            ("too many nested parentheses".into(), 1, 201)
+        );
     }
 
     #[test]
     fn misc_errors() {
-        assert_eq!(lex_err("a € b"), ("invalid character '€' (U+20AC)".into(), 1, 3));
+        assert_eq!(
+            lex_err("a € b"),
+            ("invalid character '€' (U+20AC)".into(), 1, 3)
+        );
         assert_eq!(lex_err("a ? b").0, "invalid syntax");
-        assert_eq!(lex_err("x \\ y").0, "unexpected character after line continuation character");
+        assert_eq!(
+            lex_err("x \\ y").0,
+            "unexpected character after line continuation character"
+        );
         assert_eq!(lex_err("x = \\").0, "unexpected EOF while parsing");
         assert_eq!(lex_err("x = \0").0, "source code cannot contain null bytes");
         assert_eq!(
             lex_err("if 1:\n    a\n  b\n"),
-            ("unindent does not match any outer indentation level".into(), 3, 4)
+            (
+                "unindent does not match any outer indentation level".into(),
+                3,
+                4
+            )
         );
         let mut deep = String::new();
         for k in 0..101 {
@@ -961,6 +1049,9 @@ y'''"#
     fn non_ascii_identifiers() {
         assert_eq!(toks("héllo = 1")[0], name("héllo"));
         assert_eq!(toks("x\u{301} = 1")[0], name("x\u{301}"));
-        assert_eq!(lex_err("\u{301}x").0, "invalid character '\u{301}' (U+0301)");
+        assert_eq!(
+            lex_err("\u{301}x").0,
+            "invalid character '\u{301}' (U+0301)"
+        );
     }
 }

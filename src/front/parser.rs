@@ -168,7 +168,10 @@ fn expr_name(e: &Expr) -> &'static str {
 }
 
 fn walrus_error(e: &Expr) -> SyntaxError {
-    syntax(format!("cannot use assignment expressions with {}", expr_name(e)), e.pos)
+    syntax(
+        format!("cannot use assignment expressions with {}", expr_name(e)),
+        e.pos,
+    )
 }
 
 /// Checks that `e` can be assigned to (or deleted).
@@ -187,7 +190,10 @@ fn check_target(e: &Expr, ctx: TargetCtx, top: bool) -> Res<()> {
                     format!("cannot assign to {}", what)
                 }
                 TargetCtx::Assign if top => {
-                    format!("cannot assign to {} here. Maybe you meant '==' instead of '='?", what)
+                    format!(
+                        "cannot assign to {} here. Maybe you meant '==' instead of '='?",
+                        what
+                    )
                 }
                 _ => format!("cannot assign to {}", what),
             };
@@ -198,7 +204,12 @@ fn check_target(e: &Expr, ctx: TargetCtx, top: bool) -> Res<()> {
 
 impl Parser {
     pub(crate) fn new(toks: Vec<Token>, rec: usize, stack_base: usize) -> Self {
-        Parser { toks, i: 0, rec, stack_base }
+        Parser {
+            toks,
+            i: 0,
+            rec,
+            stack_base,
+        }
     }
 
     // ----- token helpers -------------------------------------------------------------
@@ -393,9 +404,10 @@ impl Parser {
                 out.push(s);
                 Ok(())
             }
-            Tok::Name(n) if n == "match" && self.looks_like_block_header() => {
-                Err(syntax("match statements are not supported in Toy", self.pos()))
-            }
+            Tok::Name(n) if n == "match" && self.looks_like_block_header() => Err(syntax(
+                "match statements are not supported in Toy",
+                self.pos(),
+            )),
             _ => self.simple_stmts(out),
         }
     }
@@ -446,7 +458,11 @@ impl Parser {
         let nl_pos = self.pos();
         self.advance();
         if !matches!(self.tok(), Tok::Indent) {
-            let pos = if matches!(self.tok(), Tok::EndMarker) { nl_pos } else { self.pos() };
+            let pos = if matches!(self.tok(), Tok::EndMarker) {
+                nl_pos
+            } else {
+                self.pos()
+            };
             return Err(SyntaxError::indentation(
                 format!("expected an indented block after {} on line {}", what, line),
                 pos.line,
@@ -505,10 +521,17 @@ impl Parser {
             break;
         }
         while let Some((t, b, p)) = elifs.pop() {
-            let kind = StmtKind::If { test: t, body: b, orelse };
+            let kind = StmtKind::If {
+                test: t,
+                body: b,
+                orelse,
+            };
             orelse = vec![Stmt { kind, pos: p }];
         }
-        Ok(Stmt { kind: StmtKind::If { test, body, orelse }, pos })
+        Ok(Stmt {
+            kind: StmtKind::If { test, body, orelse },
+            pos,
+        })
     }
 
     fn else_block(&mut self) -> Res<Vec<Stmt>> {
@@ -528,7 +551,10 @@ impl Parser {
         self.colon()?;
         let body = self.block("'while' statement", pos.line)?;
         let orelse = self.else_block()?;
-        Ok(Stmt { kind: StmtKind::While { test, body, orelse }, pos })
+        Ok(Stmt {
+            kind: StmtKind::While { test, body, orelse },
+            pos,
+        })
     }
 
     fn for_stmt(&mut self, pos: Pos, is_async: bool) -> Res<Stmt> {
@@ -541,7 +567,16 @@ impl Parser {
         self.colon()?;
         let body = self.block("'for' statement", line)?;
         let orelse = self.else_block()?;
-        Ok(Stmt { kind: StmtKind::For { target, iter, body, orelse, is_async }, pos })
+        Ok(Stmt {
+            kind: StmtKind::For {
+                target,
+                iter,
+                body,
+                orelse,
+                is_async,
+            },
+            pos,
+        })
     }
 
     fn try_stmt(&mut self) -> Res<Stmt> {
@@ -556,19 +591,36 @@ impl Parser {
             if self.is_op("*") {
                 return Err(syntax("except* is not supported in Toy", self.pos()));
             }
-            let typ = if self.is_op(":") { None } else { Some(self.expression()?) };
+            let typ = if self.is_op(":") {
+                None
+            } else {
+                Some(self.expression()?)
+            };
             if typ.is_some() && self.is_op(",") {
                 return Err(syntax(
                     "multiple exception types must be parenthesized",
                     typ.as_ref().map_or(hpos, |t| t.pos),
                 ));
             }
-            let name = if self.eat_kw("as") { Some(self.expect_name()?) } else { None };
+            let name = if self.eat_kw("as") {
+                Some(self.expect_name()?)
+            } else {
+                None
+            };
             self.colon()?;
             let hbody = self.block("'except' statement", hpos.line)?;
-            handlers.push(ExceptHandler { typ, name, body: hbody, pos: hpos });
+            handlers.push(ExceptHandler {
+                typ,
+                name,
+                body: hbody,
+                pos: hpos,
+            });
         }
-        let orelse = if handlers.is_empty() { Vec::new() } else { self.else_block()? };
+        let orelse = if handlers.is_empty() {
+            Vec::new()
+        } else {
+            self.else_block()?
+        };
         let mut finalbody = Vec::new();
         let fpos = self.pos();
         let has_finally = self.eat_kw("finally");
@@ -579,8 +631,16 @@ impl Parser {
         if handlers.is_empty() && !has_finally {
             return Err(syntax("expected 'except' or 'finally' block", self.pos()));
         }
-        let t = Try { body, handlers, orelse, finalbody };
-        Ok(Stmt { kind: StmtKind::Try(Box::new(t)), pos })
+        let t = Try {
+            body,
+            handlers,
+            orelse,
+            finalbody,
+        };
+        Ok(Stmt {
+            kind: StmtKind::Try(Box::new(t)),
+            pos,
+        })
     }
 
     fn with_item(&mut self) -> Res<WithItem> {
@@ -623,7 +683,11 @@ impl Parser {
     fn with_stmt(&mut self, pos: Pos, is_async: bool) -> Res<Stmt> {
         let line = self.pos().line;
         self.advance();
-        let paren = if self.is_op("(") { self.paren_with_items() } else { None };
+        let paren = if self.is_op("(") {
+            self.paren_with_items()
+        } else {
+            None
+        };
         let items = match paren {
             Some(items) => items,
             None => {
@@ -636,7 +700,14 @@ impl Parser {
         };
         self.colon()?;
         let body = self.block("'with' statement", line)?;
-        Ok(Stmt { kind: StmtKind::With { items, body, is_async }, pos })
+        Ok(Stmt {
+            kind: StmtKind::With {
+                items,
+                body,
+                is_async,
+            },
+            pos,
+        })
     }
 
     fn decorated(&mut self) -> Res<Stmt> {
@@ -667,11 +738,25 @@ impl Parser {
         self.expect_op("(")?;
         let params = self.params(true)?;
         self.expect_op(")")?;
-        let returns = if self.eat_op("->") { Some(self.expression()?) } else { None };
+        let returns = if self.eat_op("->") {
+            Some(self.expression()?)
+        } else {
+            None
+        };
         self.colon()?;
         let body = self.block("function definition", line)?;
-        let f = FunctionDef { name, params, body, decorators, returns, is_async };
-        Ok(Stmt { kind: StmtKind::FunctionDef(Box::new(f)), pos })
+        let f = FunctionDef {
+            name,
+            params,
+            body,
+            decorators,
+            returns,
+            is_async,
+        };
+        Ok(Stmt {
+            kind: StmtKind::FunctionDef(Box::new(f)),
+            pos,
+        })
     }
 
     fn classdef(&mut self, decorators: Vec<Expr>) -> Res<Stmt> {
@@ -701,8 +786,16 @@ impl Parser {
         }
         self.colon()?;
         let body = self.block("class definition", pos.line)?;
-        let c = ClassDef { name, bases, body, decorators };
-        Ok(Stmt { kind: StmtKind::ClassDef(Box::new(c)), pos })
+        let c = ClassDef {
+            name,
+            bases,
+            body,
+            decorators,
+        };
+        Ok(Stmt {
+            kind: StmtKind::ClassDef(Box::new(c)),
+            pos,
+        })
     }
 
     /// Parameters of a `def` (until `)`) or a `lambda` (until `:`).
@@ -741,7 +834,10 @@ impl Parser {
                 p.kwarg = Some(prm);
                 self.eat_op(",");
                 if !self.is_op(end) {
-                    return Err(syntax("arguments cannot follow var-keyword argument", self.pos()));
+                    return Err(syntax(
+                        "arguments cannot follow var-keyword argument",
+                        self.pos(),
+                    ));
                 }
                 break;
             } else if self.eat_op("*") {
@@ -788,10 +884,22 @@ impl Parser {
     fn param(&mut self, annotations: bool, default: bool) -> Res<Param> {
         let pos = self.pos();
         let name = self.expect_name()?;
-        let annotation =
-            if annotations && self.eat_op(":") { Some(self.expression()?) } else { None };
-        let default = if default && self.eat_op("=") { Some(self.expression()?) } else { None };
-        Ok(Param { name, default, annotation, pos })
+        let annotation = if annotations && self.eat_op(":") {
+            Some(self.expression()?)
+        } else {
+            None
+        };
+        let default = if default && self.eat_op("=") {
+            Some(self.expression()?)
+        } else {
+            None
+        };
+        Ok(Param {
+            name,
+            default,
+            annotation,
+            pos,
+        })
     }
 
     fn simple_stmts(&mut self, out: &mut Vec<Stmt>) -> Res<()> {
@@ -830,7 +938,11 @@ impl Parser {
             }
             Tok::Kw("return") => {
                 self.advance();
-                let v = if self.starts_expr() { Some(self.star_expressions()?) } else { None };
+                let v = if self.starts_expr() {
+                    Some(self.star_expressions()?)
+                } else {
+                    None
+                };
                 StmtKind::Return(v)
             }
             Tok::Kw("raise") => {
@@ -874,7 +986,11 @@ impl Parser {
             Tok::Kw("assert") => {
                 self.advance();
                 let test = self.expression()?;
-                let msg = if self.eat_op(",") { Some(self.expression()?) } else { None };
+                let msg = if self.eat_op(",") {
+                    Some(self.expression()?)
+                } else {
+                    None
+                };
                 StmtKind::Assert { test, msg }
             }
             Tok::Kw("import") => {
@@ -883,8 +999,16 @@ impl Parser {
                 loop {
                     let apos = self.pos();
                     let name = self.dotted_name()?;
-                    let asname = if self.eat_kw("as") { Some(self.expect_name()?) } else { None };
-                    names.push(Alias { name, asname, pos: apos });
+                    let asname = if self.eat_kw("as") {
+                        Some(self.expect_name()?)
+                    } else {
+                        None
+                    };
+                    names.push(Alias {
+                        name,
+                        asname,
+                        pos: apos,
+                    });
                     if !self.eat_op(",") {
                         break;
                     }
@@ -928,7 +1052,11 @@ impl Parser {
         let mut names = Vec::new();
         let star_pos = self.pos();
         if self.eat_op("*") {
-            names.push(Alias { name: "*".to_string(), asname: None, pos: star_pos });
+            names.push(Alias {
+                name: "*".to_string(),
+                asname: None,
+                pos: star_pos,
+            });
             return Ok(StmtKind::ImportFrom { module, names });
         }
         let lpar = self.pos();
@@ -936,8 +1064,16 @@ impl Parser {
         loop {
             let apos = self.pos();
             let name = self.expect_name()?;
-            let asname = if self.eat_kw("as") { Some(self.expect_name()?) } else { None };
-            names.push(Alias { name, asname, pos: apos });
+            let asname = if self.eat_kw("as") {
+                Some(self.expect_name()?)
+            } else {
+                None
+            };
+            names.push(Alias {
+                name,
+                asname,
+                pos: apos,
+            });
             if !self.eat_op(",") {
                 break;
             }
@@ -978,15 +1114,26 @@ impl Parser {
                     ))
                 }
                 ExprKind::List(_) => {
-                    return Err(syntax("only single target (not list) can be annotated", first.pos))
+                    return Err(syntax(
+                        "only single target (not list) can be annotated",
+                        first.pos,
+                    ))
                 }
                 _ => return Err(syntax("illegal target for annotation", first.pos)),
             }
             self.advance();
             let annotation = self.expression()?;
-            let value = if self.eat_op("=") { Some(self.rhs()?) } else { None };
+            let value = if self.eat_op("=") {
+                Some(self.rhs()?)
+            } else {
+                None
+            };
             return Ok(Stmt {
-                kind: StmtKind::AnnAssign { target: first, annotation, value },
+                kind: StmtKind::AnnAssign {
+                    target: first,
+                    annotation,
+                    value,
+                },
                 pos,
             });
         }
@@ -1022,7 +1169,14 @@ impl Parser {
                 }
                 self.advance();
                 let value = self.rhs()?;
-                return Ok(Stmt { kind: StmtKind::AugAssign { target: first, op, value }, pos });
+                return Ok(Stmt {
+                    kind: StmtKind::AugAssign {
+                        target: first,
+                        op,
+                        value,
+                    },
+                    pos,
+                });
             }
         }
         if self.is_op("=") {
@@ -1042,7 +1196,10 @@ impl Parser {
                 }
                 check_target(t, TargetCtx::Assign, true)?;
             }
-            return Ok(Stmt { kind: StmtKind::Assign { targets, value }, pos });
+            return Ok(Stmt {
+                kind: StmtKind::Assign { targets, value },
+                pos,
+            });
         }
         if matches!(first.kind, ExprKind::Starred(_)) {
             return Err(syntax("can't use starred expression here", first.pos));
@@ -1050,12 +1207,18 @@ impl Parser {
         if let (ExprKind::Name(n), Tok::Str(_) | Tok::FStr(_)) = (&first.kind, self.tok()) {
             if n == "print" || n == "exec" {
                 return Err(syntax(
-                    format!("Missing parentheses in call to '{}'. Did you mean {}(...)?", n, n),
+                    format!(
+                        "Missing parentheses in call to '{}'. Did you mean {}(...)?",
+                        n, n
+                    ),
                     first.pos,
                 ));
             }
         }
-        Ok(Stmt { kind: StmtKind::Expr(first), pos })
+        Ok(Stmt {
+            kind: StmtKind::Expr(first),
+            pos,
+        })
     }
 
     // ----- expressions ----------------------------------------------------------------
@@ -1128,7 +1291,10 @@ impl Parser {
 
     /// `named_expression`: `name := value` or an expression.
     fn named_expr(&mut self) -> Res<Expr> {
-        if matches!((self.tok(), self.peek_tok(1)), (Tok::Name(_), Tok::Op(":="))) {
+        if matches!(
+            (self.tok(), self.peek_tok(1)),
+            (Tok::Name(_), Tok::Op(":="))
+        ) {
             return self.walrus();
         }
         match self.expression() {
@@ -1143,7 +1309,13 @@ impl Parser {
         let target = self.expect_name()?;
         self.advance();
         let value = self.expression()?;
-        Ok(mk(ExprKind::NamedExpr { target, value: Box::new(value) }, pos))
+        Ok(mk(
+            ExprKind::NamedExpr {
+                target,
+                value: Box::new(value),
+            },
+            pos,
+        ))
     }
 
     /// `*x` (at bitwise-or level) or a named expression.
@@ -1268,7 +1440,10 @@ impl Parser {
     /// Operator expressions from `min_bp` up (`OR` for a disjunction, `BOR` for a
     /// bitwise-or expression), parsed with explicit operand/operator stacks.
     fn binary(&mut self, min_bp: u8) -> Res<Expr> {
-        if matches!(self.tok(), Tok::Kw("not" | "await") | Tok::Op("-" | "+" | "~")) {
+        if matches!(
+            self.tok(),
+            Tok::Kw("not" | "await") | Tok::Op("-" | "+" | "~")
+        ) {
             return self.binary_slow(min_bp, None);
         }
         let e = self.primary()?;
@@ -1375,20 +1550,38 @@ impl Parser {
         self.advance();
         let attr = self.expect_name()?;
         let pos = value.pos;
-        Ok(mk(ExprKind::Attribute { value: Box::new(value), attr }, pos))
+        Ok(mk(
+            ExprKind::Attribute {
+                value: Box::new(value),
+                attr,
+            },
+            pos,
+        ))
     }
 
     fn call(&mut self, func: Expr) -> Res<Expr> {
         let lpar = self.pos();
         let args = self.call_args(lpar)?;
         let pos = func.pos;
-        Ok(mk(ExprKind::Call { func: Box::new(func), args }, pos))
+        Ok(mk(
+            ExprKind::Call {
+                func: Box::new(func),
+                args,
+            },
+            pos,
+        ))
     }
 
     fn subscription(&mut self, value: Expr) -> Res<Expr> {
         let index = self.subscript()?;
         let pos = value.pos;
-        Ok(mk(ExprKind::Subscript { value: Box::new(value), index: Box::new(index) }, pos))
+        Ok(mk(
+            ExprKind::Subscript {
+                value: Box::new(value),
+                index: Box::new(index),
+            },
+            pos,
+        ))
     }
 
     fn atom(&mut self) -> Res<Expr> {
@@ -1454,7 +1647,11 @@ impl Parser {
             }
             self.advance();
         }
-        let kind = if is_f { ExprKind::FString(parts) } else { ExprKind::Str(plain) };
+        let kind = if is_f {
+            ExprKind::FString(parts)
+        } else {
+            ExprKind::Str(plain)
+        };
         Ok(mk(kind, pos))
     }
 
@@ -1490,7 +1687,12 @@ impl Parser {
             while self.eat_kw("if") {
                 ifs.push(self.disjunction()?);
             }
-            gens.push(Comprehension { target, iter, ifs, is_async });
+            gens.push(Comprehension {
+                target,
+                iter,
+                ifs,
+                is_async,
+            });
         }
         Ok(gens)
     }
@@ -1518,7 +1720,13 @@ impl Parser {
         if self.is_comp_start() {
             let generators = self.comp_clauses()?;
             self.close(")", first.pos)?;
-            return Ok(mk(ExprKind::GeneratorExp { elt: Box::new(first), generators }, pos));
+            return Ok(mk(
+                ExprKind::GeneratorExp {
+                    elt: Box::new(first),
+                    generators,
+                },
+                pos,
+            ));
         }
         if self.eat_op(")") {
             if matches!(first.kind, ExprKind::Starred(_)) {
@@ -1554,7 +1762,13 @@ impl Parser {
         if self.is_comp_start() {
             let generators = self.comp_clauses()?;
             self.close("]", first.pos)?;
-            return Ok(mk(ExprKind::ListComp { elt: Box::new(first), generators }, pos));
+            return Ok(mk(
+                ExprKind::ListComp {
+                    elt: Box::new(first),
+                    generators,
+                },
+                pos,
+            ));
         }
         let mut last = first.pos;
         let mut items = vec![first];
@@ -1609,7 +1823,13 @@ impl Parser {
         if self.is_comp_start() {
             let generators = self.comp_clauses()?;
             self.close("}", first.pos)?;
-            return Ok(mk(ExprKind::SetComp { elt: Box::new(first), generators }, pos));
+            return Ok(mk(
+                ExprKind::SetComp {
+                    elt: Box::new(first),
+                    generators,
+                },
+                pos,
+            ));
         }
         let mut last = first.pos;
         let mut items = vec![first];
@@ -1641,7 +1861,11 @@ impl Parser {
         };
         let generators = self.comp_clauses()?;
         self.close("}", key.pos)?;
-        let kind = ExprKind::DictComp { key: Box::new(key), value: Box::new(value), generators };
+        let kind = ExprKind::DictComp {
+            key: Box::new(key),
+            value: Box::new(value),
+            generators,
+        };
         Ok(mk(kind, pos))
     }
 
@@ -1723,9 +1947,15 @@ impl Parser {
     fn genexp_arg(&mut self, lpar: Pos, elt: Expr, first: bool) -> Res<Arg> {
         let generators = self.comp_clauses()?;
         if !first || !self.is_op(")") {
-            return Err(syntax("Generator expression must be parenthesized", elt.pos));
+            return Err(syntax(
+                "Generator expression must be parenthesized",
+                elt.pos,
+            ));
         }
-        let g = ExprKind::GeneratorExp { elt: Box::new(elt), generators };
+        let g = ExprKind::GeneratorExp {
+            elt: Box::new(elt),
+            generators,
+        };
         Ok(Arg::Positional(mk(g, lpar)))
     }
 
@@ -1773,7 +2003,11 @@ impl Parser {
     fn slice_from(&mut self, pos: Pos, lower: Option<Expr>) -> Res<Expr> {
         self.advance();
         let ends = |p: &Parser| p.is_op(":") || p.is_op(",") || p.is_op("]");
-        let upper = if ends(self) { None } else { Some(Box::new(self.expression()?)) };
+        let upper = if ends(self) {
+            None
+        } else {
+            Some(Box::new(self.expression()?))
+        };
         let step = if self.eat_op(":") {
             if self.is_op(",") || self.is_op("]") {
                 None
@@ -1783,7 +2017,14 @@ impl Parser {
         } else {
             None
         };
-        Ok(mk(ExprKind::Slice { lower: lower.map(Box::new), upper, step }, pos))
+        Ok(mk(
+            ExprKind::Slice {
+                lower: lower.map(Box::new),
+                upper,
+                step,
+            },
+            pos,
+        ))
     }
 
     /// `yield`, `yield value(s)`, `yield from x`; the current token is `yield`.
@@ -1825,14 +2066,19 @@ fn check_arg_order(seen_kw: bool, seen_dstar: bool, arg: &Arg) -> Res<()> {
     match arg {
         Arg::Star(e) if seen_dstar => Err(syntax(
             "iterable argument unpacking follows keyword argument unpacking",
-            Pos { line: e.pos.line, col: e.pos.col.saturating_sub(1).max(1) },
+            Pos {
+                line: e.pos.line,
+                col: e.pos.col.saturating_sub(1).max(1),
+            },
         )),
-        Arg::Positional(e) if seen_dstar => {
-            Err(syntax("positional argument follows keyword argument unpacking", e.pos))
-        }
-        Arg::Positional(e) if seen_kw => {
-            Err(syntax("positional argument follows keyword argument", e.pos))
-        }
+        Arg::Positional(e) if seen_dstar => Err(syntax(
+            "positional argument follows keyword argument unpacking",
+            e.pos,
+        )),
+        Arg::Positional(e) if seen_kw => Err(syntax(
+            "positional argument follows keyword argument",
+            e.pos,
+        )),
         _ => Ok(()),
     }
 }
@@ -1853,10 +2099,19 @@ fn build_wraps(mut wraps: Vec<Wrap>, mut e: Expr) -> Res<Expr> {
         match w {
             Wrap::Lambda(params, pos) => {
                 h = h.max(depth::params_height(&params)) + 1;
-                e = mk(ExprKind::Lambda { params, body: Box::new(e) }, pos);
+                e = mk(
+                    ExprKind::Lambda {
+                        params,
+                        body: Box::new(e),
+                    },
+                    pos,
+                );
             }
             Wrap::IfExp(body, test) => {
-                h = h.max(depth::expr_height(&body)).max(depth::expr_height(&test)) + 1;
+                h = h
+                    .max(depth::expr_height(&body))
+                    .max(depth::expr_height(&test))
+                    + 1;
                 let pos = body.pos;
                 let kind = ExprKind::IfExp {
                     test: Box::new(test),
@@ -1891,14 +2146,27 @@ fn reduce_top(op: Pending, operands: &mut Vec<(Expr, Option<usize>)>) -> Res<()>
         Pending::Pre(u, _, pos) => {
             let (x, _) = args.pop().ok_or_else(fail)?;
             match u {
-                Some(op) => (ExprKind::UnaryOp { op, operand: Box::new(x) }, pos),
+                Some(op) => (
+                    ExprKind::UnaryOp {
+                        op,
+                        operand: Box::new(x),
+                    },
+                    pos,
+                ),
                 None => (ExprKind::Await(Box::new(x)), pos),
             }
         }
         Pending::Bin(op, _) => {
             let (r, _) = args.pop().ok_or_else(fail)?;
             let (l, _) = args.pop().ok_or_else(fail)?;
-            (ExprKind::BinOp { left: Box::new(l), op, right: Box::new(r) }, first_pos)
+            (
+                ExprKind::BinOp {
+                    left: Box::new(l),
+                    op,
+                    right: Box::new(r),
+                },
+                first_pos,
+            )
         }
         Pending::Bool(op, _) => {
             let values = args.into_iter().map(|a| a.0).collect();
@@ -1908,7 +2176,13 @@ fn reduce_top(op: Pending, operands: &mut Vec<(Expr, Option<usize>)>) -> Res<()>
             let mut it = args.into_iter().map(|a| a.0);
             let left = it.next().ok_or_else(fail)?;
             let ops = cops.into_iter().zip(it).collect();
-            (ExprKind::Compare { left: Box::new(left), ops }, first_pos)
+            (
+                ExprKind::Compare {
+                    left: Box::new(left),
+                    ops,
+                },
+                first_pos,
+            )
         }
     };
     check_height(h, pos)?;

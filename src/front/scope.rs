@@ -195,9 +195,9 @@ impl<'i> Walker<'i> {
         }
         for child in &self.children {
             for u in &child.free_uses {
-                if self.kind == ScopeKind::Function && info.is_local(u) {
-                    info.cells.insert(u.clone());
-                } else if self.kind == ScopeKind::Class && u == "__class__" {
+                let captured = (self.kind == ScopeKind::Function && info.is_local(u))
+                    || (self.kind == ScopeKind::Class && u == "__class__");
+                if captured {
                     info.cells.insert(u.clone());
                 } else if !info.globals.contains(u) {
                     free.insert(u.clone());
@@ -448,14 +448,14 @@ impl<'i> Walker<'i> {
             ExprKind::ListComp { elt, generators }
             | ExprKind::SetComp { elt, generators }
             | ExprKind::GeneratorExp { elt, generators } => {
-                self.comp(a, e, &[elt], generators);
+                self.comp(a, e, &[&**elt], generators);
             }
             ExprKind::DictComp {
                 key,
                 value,
                 generators,
             } => {
-                self.comp(a, e, &[key, value], generators);
+                self.comp(a, e, &[&**key, &**value], generators);
             }
             ExprKind::Lambda { params, body } => {
                 self.param_defaults(a, params);
@@ -481,12 +481,11 @@ impl<'i> Walker<'i> {
         }
     }
 
-    fn comp(&mut self, a: &mut Analyzer, e: &Expr, elts: &[&Box<Expr>], gens: &[Comprehension]) {
+    fn comp(&mut self, a: &mut Analyzer, e: &Expr, elts: &[&Expr], gens: &[Comprehension]) {
         if let Some(first) = gens.first() {
             self.expr(a, &first.iter);
         }
-        let elts: Vec<&Expr> = elts.iter().map(|b| &***b).collect();
-        let child = a.comprehension(node_key(e), &elts, gens);
+        let child = a.comprehension(node_key(e), elts, gens);
         self.children.push(child);
     }
 

@@ -65,8 +65,10 @@ pub fn audit(heap: &Heap, roots: &[Value]) -> AuditReport {
     for &v in roots {
         count("root", v, &mut held);
     }
-    let edges: Vec<(&'static str, Vec<Value>)> =
-        live.values().map(|(_, _, k, kids)| (*k, kids.clone())).collect();
+    let edges: Vec<(&'static str, Vec<Value>)> = live
+        .values()
+        .map(|(_, _, k, kids)| (*k, kids.clone()))
+        .collect();
     for (kind, kids) in &edges {
         for &c in kids {
             count(kind, c, &mut held);

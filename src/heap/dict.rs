@@ -120,7 +120,10 @@ impl Dict {
     }
 
     /// Remove and return the last entry (dict.popitem).
-    pub fn pop_last(&mut self, key_of: impl Fn(Value) -> Option<DictKey>) -> Option<(Value, Value)> {
+    pub fn pop_last(
+        &mut self,
+        key_of: impl Fn(Value) -> Option<DictKey>,
+    ) -> Option<(Value, Value)> {
         while let Some(e) = self.entries.pop() {
             if let Some((k, v)) = e {
                 if let Some(dk) = key_of(k) {
@@ -147,7 +150,9 @@ mod tests {
     fn order_survives_deletes_and_compaction() {
         let mut d = Dict::new();
         for i in 0..100 {
-            assert!(d.insert(DictKey::Int(i), Value::Int(i), Value::Int(i * 2)).is_none());
+            assert!(d
+                .insert(DictKey::Int(i), Value::Int(i), Value::Int(i * 2))
+                .is_none());
         }
         for i in (0..100).step_by(2) {
             assert!(d.remove(&DictKey::Int(i)).is_some());
@@ -167,6 +172,9 @@ mod tests {
         assert!(d.get(&DictKey::Int(98)).is_none());
         // overwrite keeps position
         d.insert(DictKey::Int(81), Value::Int(81), Value::Int(0));
-        assert!(matches!(d.iter().next(), Some((Value::Int(81), Value::Int(0)))));
+        assert!(matches!(
+            d.iter().next(),
+            Some((Value::Int(81), Value::Int(0)))
+        ));
     }
 }

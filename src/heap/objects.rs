@@ -133,20 +133,48 @@ pub struct ModuleObj {
 #[derive(Debug)]
 pub enum IterState {
     /// Walks a list, tuple or str by position, like CPython's listiterator.
-    Seq { seq: Value, pos: usize },
-    Range { next: i64, stop: i64, step: i64 },
+    Seq {
+        seq: Value,
+        pos: usize,
+    },
+    Range {
+        next: i64,
+        stop: i64,
+        step: i64,
+    },
     /// Walks a dict's entry slots: 0 keys, 1 values, 2 items.
-    Dict { dict: Value, pos: usize, what: u8 },
-    Reversed { seq: Value, pos: usize },
-    Enumerate { inner: Value, count: i64 },
-    Zip { inners: Vec<Value> },
+    Dict {
+        dict: Value,
+        pos: usize,
+        what: u8,
+    },
+    Reversed {
+        seq: Value,
+        pos: usize,
+    },
+    Enumerate {
+        inner: Value,
+        count: i64,
+    },
+    Zip {
+        inners: Vec<Value>,
+    },
     /// `map(func, *iterables)`, lazily.
-    Map { func: Value, inners: Vec<Value> },
+    Map {
+        func: Value,
+        inners: Vec<Value>,
+    },
     /// `filter(func, iterable)`, lazily; a None func keeps truthy items.
-    Filter { func: Value, inner: Value },
+    Filter {
+        func: Value,
+        inner: Value,
+    },
     /// Everything already produced: `map`, `filter` and generic fallbacks collect
     /// eagerly into one of these.
-    Buffer { items: Vec<Value>, pos: usize },
+    Buffer {
+        items: Vec<Value>,
+        pos: usize,
+    },
     Exhausted,
 }
 
@@ -167,10 +195,21 @@ pub enum Obj {
     Tuple(Box<[Value]>),
     Dict(Dict),
     Set(Dict),
-    Range { start: i64, stop: i64, step: i64 },
-    Slice { start: Value, stop: Value, step: Value },
+    Range {
+        start: i64,
+        stop: i64,
+        step: i64,
+    },
+    Slice {
+        start: Value,
+        stop: Value,
+        step: Value,
+    },
     Function(Box<Function>),
-    BoundMethod { receiver: Value, func: Value },
+    BoundMethod {
+        receiver: Value,
+        func: Value,
+    },
     Builtin(BuiltinFn),
     Class(Box<Class>),
     Instance(Instance),
@@ -178,9 +217,15 @@ pub enum Obj {
     Module(Box<ModuleObj>),
     Cell(Value),
     Iter(IterState),
-    DictView { dict: Value, kind: ViewKind },
+    DictView {
+        dict: Value,
+        kind: ViewKind,
+    },
     /// `super(C, obj)`: attribute lookup starts after C in obj's class chain.
-    Super { class: ObjRef, obj: Value },
+    Super {
+        class: ObjRef,
+        obj: Value,
+    },
     Generator(Box<GenObj>),
 }
 
@@ -265,9 +310,9 @@ impl Obj {
                     f(*func);
                     f(*inner)
                 }
-                IterState::Buffer { items, pos } => items[(*pos).min(items.len())..]
-                    .iter()
-                    .for_each(|&x| f(x)),
+                IterState::Buffer { items, pos } => {
+                    items[(*pos).min(items.len())..].iter().for_each(|&x| f(x))
+                }
                 IterState::Range { .. } | IterState::Exhausted => {}
             },
             Obj::DictView { dict, .. } => f(*dict),

@@ -258,7 +258,9 @@ impl Heap {
     }
 
     pub fn alloc_site(&self, r: ObjRef) -> u64 {
-        self.slot(r.idx).map(|s| s.alloc_site.load(Relaxed)).unwrap_or(0)
+        self.slot(r.idx)
+            .map(|s| s.alloc_site.load(Relaxed))
+            .unwrap_or(0)
     }
 
     /// Take a new reference.
@@ -422,10 +424,7 @@ mod tests {
             .expect("room for one list");
         assert_eq!(heap.refcount(a), 1);
         heap.decref_obj(&mut local, a);
-        assert!(matches!(
-            heap.get(a),
-            Err(HeapError::UseAfterFree { .. })
-        ));
+        assert!(matches!(heap.get(a), Err(HeapError::UseAfterFree { .. })));
         // the slot is reused, with a new generation
         let b = heap
             .alloc(&mut local, Obj::List(vec![]))
@@ -444,9 +443,7 @@ mod tests {
         let mut local = LocalHeap::default();
         let mut head = Value::None;
         for _ in 0..200_000 {
-            let r = heap
-                .alloc(&mut local, Obj::List(vec![head]))
-                .expect("room");
+            let r = heap.alloc(&mut local, Obj::List(vec![head])).expect("room");
             head = Value::Obj(r);
         }
         let t = std::thread::Builder::new()

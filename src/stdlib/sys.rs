@@ -26,7 +26,9 @@ pub fn defs() -> Vec<Def> {
             arity("setrecursionlimit", a, 1, 1)?;
             let n = vm.arg_int(a[0], "")?;
             if n < 1 {
-                return Err(PyErr::value_error("recursion limit must be greater or equal than 1"));
+                return Err(PyErr::value_error(
+                    "recursion limit must be greater or equal than 1",
+                ));
             }
             let n = n.min(1_000_000) as u32;
             if (vm.frames.len() as u32) >= n {

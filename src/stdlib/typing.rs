@@ -7,8 +7,22 @@ use crate::heap::{ModuleObj, Obj, Value};
 use crate::vm::{PyResult, Vm};
 
 const NAMES: &[&str] = &[
-    "Any", "Tuple", "List", "Dict", "Set", "Optional", "Union", "Callable", "Iterable",
-    "Iterator", "Sequence", "Mapping", "Generator", "Awaitable", "Coroutine", "Type",
+    "Any",
+    "Tuple",
+    "List",
+    "Dict",
+    "Set",
+    "Optional",
+    "Union",
+    "Callable",
+    "Iterable",
+    "Iterator",
+    "Sequence",
+    "Mapping",
+    "Generator",
+    "Awaitable",
+    "Coroutine",
+    "Type",
 ];
 
 pub fn create(vm: &mut Vm) -> PyResult<Value> {

@@ -346,7 +346,11 @@ pub fn float_pow(iv: f64, iw: f64) -> Result<f64, PyErr> {
     if iv.is_infinite() {
         let odd = is_odd_integer(iw);
         return Ok(if iw > 0.0 {
-            if odd { iv } else { iv.abs() }
+            if odd {
+                iv
+            } else {
+                iv.abs()
+            }
         } else if odd {
             0.0f64.copysign(iv)
         } else {

@@ -1,8 +1,8 @@
 //! The format-spec mini-language (`format(x, spec)`, f-string `{x:spec}`) for int,
 //! float and str, matching CPython 3.11 output and error messages exactly.
 
-use crate::text::PyErr;
 use crate::text::float::{layout, shortest_digits, sig_digits};
+use crate::text::PyErr;
 use num_bigint::BigInt;
 use num_traits::Signed;
 

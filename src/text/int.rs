@@ -10,7 +10,10 @@ use num_traits::{Signed, ToPrimitive, Zero};
 pub const MAX_STR_DIGITS: usize = 4300;
 
 fn invalid_literal(s: &str, base: u32) -> PyErr {
-    let r: String = crate::text::strings::str_repr(s).chars().take(200).collect();
+    let r: String = crate::text::strings::str_repr(s)
+        .chars()
+        .take(200)
+        .collect();
     PyErr::value(format!("invalid literal for int() with base {base}: {r}"))
 }
 

@@ -1,7 +1,7 @@
 //! Python 3.11 `str` methods and `repr(str)` on Rust `&str`, with Python's
 //! char-based (not byte-based) indexing and ASCII fast paths.
 
-use crate::text::{PyErr, in_table, tables};
+use crate::text::{in_table, tables, PyErr};
 
 // ---------------------------------------------------------------- helpers
 

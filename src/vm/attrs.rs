@@ -152,7 +152,11 @@ impl Vm {
                     return Ok(Some(self.new_tuple(args)?));
                 }
                 if name == sym::__cause__ || name == sym::__context__ {
-                    let v = if name == sym::__cause__ { e.cause } else { e.context };
+                    let v = if name == sym::__cause__ {
+                        e.cause
+                    } else {
+                        e.context
+                    };
                     drop(g);
                     self.incref(v);
                     return Ok(Some(v));
@@ -385,19 +389,15 @@ impl Vm {
                 }
             };
             match &*g {
-                Obj::Instance(i) => {
-                    if !i.attrs.iter().any(|(k, _)| *k == name) {
-                        let class = i.class;
-                        drop(g);
-                        if let Some(f) = self.class_lookup(class, name)? {
-                            if let Value::Obj(fr) = f {
-                                if matches!(&*self.get(fr)?, Obj::Function(_)) {
-                                    self.incref(f);
-                                    self.stack.push(f);
-                                    self.stack.push(obj);
-                                    return Ok(());
-                                }
-                            }
+                Obj::Instance(i) if !i.attrs.iter().any(|(k, _)| *k == name) => {
+                    let class = i.class;
+                    drop(g);
+                    if let Some(f @ Value::Obj(fr)) = self.class_lookup(class, name)? {
+                        if matches!(&*self.get(fr)?, Obj::Function(_)) {
+                            self.incref(f);
+                            self.stack.push(f);
+                            self.stack.push(obj);
+                            return Ok(());
                         }
                     }
                 }

@@ -92,7 +92,10 @@ impl Vm {
         kwnames: Option<Value>,
     ) -> PyResult<bool> {
         let Some(&callee) = self.stack.get(callee_idx) else {
-            return Err(PyErr::new(ExcKind::RuntimeError, "internal error: bad call"));
+            return Err(PyErr::new(
+                ExcKind::RuntimeError,
+                "internal error: bad call",
+            ));
         };
         let Value::Obj(r) = callee else {
             let tn = self.type_name(callee);
@@ -239,7 +242,10 @@ impl Vm {
     }
 
     pub fn push_frame(&mut self, code: u32, base: usize) -> PyResult<()> {
-        let limit = self.rt.recursion_limit.load(std::sync::atomic::Ordering::Relaxed);
+        let limit = self
+            .rt
+            .recursion_limit
+            .load(std::sync::atomic::Ordering::Relaxed);
         if self.frames.len() >= limit as usize {
             self.truncate_stack(base.saturating_sub(1));
             return Err(PyErr::new(
@@ -410,7 +416,9 @@ impl Vm {
         let mut kw_iter = kw.into_iter();
         while let Some((name, v)) = kw_iter.next() {
             let n = sym_name(name);
-            let pos = code.varnames[..argc + kwonly].iter().position(|p| **p == *n);
+            let pos = code.varnames[..argc + kwonly]
+                .iter()
+                .position(|p| **p == *n);
             match pos {
                 Some(p) => {
                     if !matches!(slots[p], Value::Unbound) {
@@ -485,13 +493,13 @@ impl Vm {
             )));
         }
         let mut missing_kw = Vec::new();
-        for i in argc..argc + kwonly {
-            if matches!(slots[i], Value::Unbound) {
+        for (i, slot) in slots.iter_mut().enumerate().take(argc + kwonly).skip(argc) {
+            if matches!(*slot, Value::Unbound) {
                 let name = intern(&code.varnames[i]);
                 match kwdefaults.iter().find(|(k, _)| *k == name) {
                     Some(&(_, d)) => {
-                        self.incref(d);
-                        slots[i] = d;
+                        self.rt.heap.incref(&mut self.local, d);
+                        *slot = d;
                     }
                     None => missing_kw.push(code.varnames[i].to_string()),
                 }

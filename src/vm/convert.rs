@@ -112,9 +112,7 @@ impl Vm {
                 if self.is_builtin_value(f) {
                     let t = self.type_name(rv);
                     let addr = rv.as_obj().map(fake_addr).unwrap_or_default();
-                    return Ok(format!(
-                        "<built-in method {fname} of {t} object at {addr}>"
-                    ));
+                    return Ok(format!("<built-in method {fname} of {t} object at {addr}>"));
                 }
                 let rr = self.repr(rv)?;
                 Ok(format!("<bound method {fname} of {rr}>"))
@@ -188,7 +186,11 @@ impl Vm {
             Obj::Super { .. } => Ok("<super object>".into()),
             Obj::Generator(gen) => Ok(format!(
                 "<{} object {} at {}>",
-                if gen.is_coroutine { "coroutine" } else { "generator" },
+                if gen.is_coroutine {
+                    "coroutine"
+                } else {
+                    "generator"
+                },
                 gen.qualname,
                 fake_addr(r)
             )),
@@ -202,7 +204,13 @@ impl Vm {
         out.ok_or_else(|| PyErr::type_error(format!("{what} returned non-string")))
     }
 
-    fn repr_items(&mut self, items: &[Value], open: &str, close: &str, trailing: bool) -> PyResult<String> {
+    fn repr_items(
+        &mut self,
+        items: &[Value],
+        open: &str,
+        close: &str,
+        trailing: bool,
+    ) -> PyResult<String> {
         let mut out = String::from(open);
         for (i, &x) in items.iter().enumerate() {
             if i > 0 {
@@ -311,8 +319,14 @@ impl Vm {
     /// `format(v, spec)` for a non-empty spec.
     pub fn format_with_spec(&mut self, v: Value, spec: &str) -> PyResult<String> {
         match v {
-            Value::Int(i) => Ok(text::format::format_int(&num_bigint::BigInt::from(i), spec)?),
-            Value::Bool(b) => Ok(text::format::format_int(&num_bigint::BigInt::from(b as i64), spec)?),
+            Value::Int(i) => Ok(text::format::format_int(
+                &num_bigint::BigInt::from(i),
+                spec,
+            )?),
+            Value::Bool(b) => Ok(text::format::format_int(
+                &num_bigint::BigInt::from(b as i64),
+                spec,
+            )?),
             Value::Float(f) => Ok(text::format::format_float(f, spec)?),
             Value::None | Value::Unbound => Err(PyErr::type_error(
                 "unsupported format string passed to NoneType.__format__",
@@ -328,7 +342,9 @@ impl Vm {
                     }
                     _ => {
                         drop(g);
-                        if let Some(s) = self.call_dunder(v, crate::bytecode::intern("__format__"), &[])? {
+                        if let Some(s) =
+                            self.call_dunder(v, crate::bytecode::intern("__format__"), &[])?
+                        {
                             return self.expect_str(s, "__format__");
                         }
                         let t = self.type_name(v);

@@ -120,14 +120,40 @@ pub fn kind_from_index(i: u8) -> ExcKind {
     const ALL: &[ExcKind] = &{
         use ExcKind::*;
         [
-            BaseException, Exception, SystemExit, KeyboardInterrupt, GeneratorExit,
-            ArithmeticError, ZeroDivisionError, OverflowError, FloatingPointError,
-            LookupError, IndexError, KeyError, ValueError, TypeError, NameError,
-            UnboundLocalError, AttributeError, RuntimeError, RecursionError,
-            NotImplementedError, AssertionError, MemoryError, SyntaxError,
-            IndentationError, ImportError, ModuleNotFoundError, StopIteration,
-            StopAsyncIteration, OSError, TimeoutError, ConnectionError, EOFError,
-            MemoryCorruptionError, CancelledError,
+            BaseException,
+            Exception,
+            SystemExit,
+            KeyboardInterrupt,
+            GeneratorExit,
+            ArithmeticError,
+            ZeroDivisionError,
+            OverflowError,
+            FloatingPointError,
+            LookupError,
+            IndexError,
+            KeyError,
+            ValueError,
+            TypeError,
+            NameError,
+            UnboundLocalError,
+            AttributeError,
+            RuntimeError,
+            RecursionError,
+            NotImplementedError,
+            AssertionError,
+            MemoryError,
+            SyntaxError,
+            IndentationError,
+            ImportError,
+            ModuleNotFoundError,
+            StopIteration,
+            StopAsyncIteration,
+            OSError,
+            TimeoutError,
+            ConnectionError,
+            EOFError,
+            MemoryCorruptionError,
+            CancelledError,
         ]
     };
     ALL.get(i as usize).copied().unwrap_or(ExcKind::Exception)
@@ -158,9 +184,8 @@ impl Vm {
                 let class = self.rt.builtins.exc_class(kind);
                 let mut args = Vec::new();
                 if !msg.is_empty() {
-                    match self.new_string(msg) {
-                        Ok(s) => args.push(s),
-                        Err(_) => {}
+                    if let Ok(s) = self.new_string(msg) {
+                        args.push(s);
                     }
                 }
                 self.incref(Value::Obj(class));
@@ -173,7 +198,11 @@ impl Vm {
                     context: Value::None,
                     suppress_context: false,
                 };
-                match self.rt.heap.alloc(&mut self.local, Obj::Exception(Box::new(exc))) {
+                match self
+                    .rt
+                    .heap
+                    .alloc(&mut self.local, Obj::Exception(Box::new(exc)))
+                {
                     Ok(r) => r,
                     // No room even for the exception: use the preallocated MemoryError.
                     Err(_) => {
@@ -203,7 +232,9 @@ impl Vm {
     /// The last line of a traceback: `ValueError: message`.
     pub fn exception_line(&mut self, exc: Value) -> String {
         let ty = self.type_of(exc).ok();
-        let name = ty.map(|t| self.class_name(t)).unwrap_or_else(|| "Exception".into());
+        let name = ty
+            .map(|t| self.class_name(t))
+            .unwrap_or_else(|| "Exception".into());
         let text = self.str_of(exc).unwrap_or_else(|e| {
             let r = self.materialize(e);
             self.decref(Value::Obj(r));

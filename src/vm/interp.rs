@@ -82,7 +82,10 @@ impl Vm {
 
             loop {
                 let Some(&ins) = instrs.get(ip) else {
-                    throw!(PyErr::new(ExcKind::RuntimeError, "instruction pointer out of range"))
+                    throw!(PyErr::new(
+                        ExcKind::RuntimeError,
+                        "instruction pointer out of range"
+                    ))
                 };
                 ip += 1;
                 self.instructions += 1;
@@ -774,7 +777,10 @@ impl Vm {
                                 self.reraising = true;
                                 throw!(PyErr::from_obj(r))
                             }
-                            _ => throw!(PyErr::new(ExcKind::RuntimeError, "no exception to re-raise")),
+                            _ => throw!(PyErr::new(
+                                ExcKind::RuntimeError,
+                                "no exception to re-raise"
+                            )),
                         }
                     }
                     Instr::LoadAssertionError => {
@@ -793,7 +799,8 @@ impl Vm {
                     Instr::WithExitNormal => {
                         self.frames[fi].ip = ip as u32;
                         let exit = pop!();
-                        let r = self.call_value(exit, &[Value::None, Value::None, Value::None], &[]);
+                        let r =
+                            self.call_value(exit, &[Value::None, Value::None, Value::None], &[]);
                         self.decref(exit);
                         let v = tri!(r);
                         self.decref(v);
@@ -937,9 +944,10 @@ impl Vm {
                 let r = self.materialize(e);
                 let cause_exc = match cause {
                     Value::None => Value::None,
-                    c => match self.make_exception(c) {
-                        e => Value::Obj(self.materialize(e)),
-                    },
+                    c => {
+                        let e = self.make_exception(c);
+                        Value::Obj(self.materialize(e))
+                    }
                 };
                 let old = match self.rt.heap.get_mut(r) {
                     Ok(mut g) => match &mut *g {
@@ -989,7 +997,9 @@ fn int_fast(op: BinOpKind, x: i64, y: i64) -> Option<Value> {
         BinOpKind::And => Some(Value::Int(x & y)),
         BinOpKind::Or => Some(Value::Int(x | y)),
         BinOpKind::Xor => Some(Value::Int(x ^ y)),
-        BinOpKind::TrueDiv if y != 0 && x.unsigned_abs() < (1 << 53) && y.unsigned_abs() < (1 << 53) => {
+        BinOpKind::TrueDiv
+            if y != 0 && x.unsigned_abs() < (1 << 53) && y.unsigned_abs() < (1 << 53) =>
+        {
             Some(Value::Float(x as f64 / y as f64))
         }
         _ => None,

@@ -30,8 +30,11 @@ fn norm(i: i64, len: usize) -> Option<usize> {
     }
 }
 
+/// A slice's start, stop and step, each possibly absent.
+type SliceParts = (Option<i64>, Option<i64>, Option<i64>);
+
 impl Vm {
-    fn slice_parts(&mut self, s: Value) -> PyResult<Option<(Option<i64>, Option<i64>, Option<i64>)>> {
+    fn slice_parts(&mut self, s: Value) -> PyResult<Option<SliceParts>> {
         let Value::Obj(r) = s else { return Ok(None) };
         let (a, b, c) = match &*self.get(r)? {
             Obj::Slice { start, stop, step } => (*start, *stop, *step),
@@ -43,11 +46,13 @@ impl Vm {
                 Value::Int(i) => Ok(Some(i)),
                 Value::Bool(b) => Ok(Some(b as i64)),
                 Value::Obj(_) => match vm.num_of(v)? {
-                    Some(super::ops::Num::B(b)) => Ok(Some(if b.sign() == num_bigint::Sign::Minus {
-                        i64::MIN
-                    } else {
-                        i64::MAX
-                    })),
+                    Some(super::ops::Num::B(b)) => {
+                        Ok(Some(if b.sign() == num_bigint::Sign::Minus {
+                            i64::MIN
+                        } else {
+                            i64::MAX
+                        }))
+                    }
                     _ => Err(PyErr::type_error(
                         "slice indices must be integers or None or have an __index__ method",
                     )),
@@ -64,7 +69,9 @@ impl Vm {
     pub fn get_item(&mut self, obj: Value, idx: Value) -> PyResult<Value> {
         let Value::Obj(r) = obj else {
             let t = self.type_name(obj);
-            return Err(PyErr::type_error(format!("'{t}' object is not subscriptable")));
+            return Err(PyErr::type_error(format!(
+                "'{t}' object is not subscriptable"
+            )));
         };
         let slice = self.slice_parts(idx)?;
         let g = self.get(r)?;
@@ -73,9 +80,8 @@ impl Vm {
                 if let Some((a, b, c)) = slice {
                     let (start, _stop, step, n) =
                         text::strings::slice_indices(items.len() as i64, a, b, c)?;
-                    let out: Vec<Value> = (0..n)
-                        .map(|k| items[(start + k * step) as usize])
-                        .collect();
+                    let out: Vec<Value> =
+                        (0..n).map(|k| items[(start + k * step) as usize]).collect();
                     drop(g);
                     for &v in &out {
                         self.incref(v);
@@ -103,9 +109,8 @@ impl Vm {
                 if let Some((a, b, c)) = slice {
                     let (start, _stop, step, n) =
                         text::strings::slice_indices(items.len() as i64, a, b, c)?;
-                    let out: Vec<Value> = (0..n)
-                        .map(|k| items[(start + k * step) as usize])
-                        .collect();
+                    let out: Vec<Value> =
+                        (0..n).map(|k| items[(start + k * step) as usize]).collect();
                     drop(g);
                     for &v in &out {
                         self.incref(v);
@@ -207,7 +212,9 @@ impl Vm {
                     Some(v) => Ok(v),
                     None => {
                         let t = self.type_name(obj);
-                        Err(PyErr::type_error(format!("'{t}' object is not subscriptable")))
+                        Err(PyErr::type_error(format!(
+                            "'{t}' object is not subscriptable"
+                        )))
                     }
                 }
             }
@@ -220,7 +227,9 @@ impl Vm {
             _ => {
                 drop(g);
                 let t = self.type_name(obj);
-                Err(PyErr::type_error(format!("'{t}' object is not subscriptable")))
+                Err(PyErr::type_error(format!(
+                    "'{t}' object is not subscriptable"
+                )))
             }
         }
     }
@@ -392,7 +401,8 @@ impl Vm {
                             let (start, stop, step, n) =
                                 text::strings::slice_indices(items.len() as i64, a, b, c)?;
                             if step == 1 {
-                                released.extend(items.drain(start as usize..stop.max(start) as usize));
+                                released
+                                    .extend(items.drain(start as usize..stop.max(start) as usize));
                             } else {
                                 let mut idxs: Vec<usize> =
                                     (0..n).map(|k| (start + k * step) as usize).collect();
@@ -643,9 +653,8 @@ impl Vm {
             self.decref_all(items);
             return Err(self.heap_error(e));
         }
-        match &mut *self.get_mut(r)? {
-            Obj::List(l) => l.extend(items),
-            _ => {}
+        if let Obj::List(l) = &mut *self.get_mut(r)? {
+            l.extend(items);
         }
         Ok(())
     }

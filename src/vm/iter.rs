@@ -128,8 +128,9 @@ impl Vm {
                 Ok(Some(x)) => out.push(x),
                 Ok(None) => break,
                 Err(e) => {
-                    let stop = matches!(e.kind(), Some(ExcKind::IndexError | ExcKind::StopIteration))
-                        || self.err_is(&e, ExcKind::IndexError);
+                    let stop =
+                        matches!(e.kind(), Some(ExcKind::IndexError | ExcKind::StopIteration))
+                            || self.err_is(&e, ExcKind::IndexError);
                     let r = self.materialize(e);
                     if stop {
                         self.decref(Value::Obj(r));
@@ -146,7 +147,10 @@ impl Vm {
     pub fn err_is(&mut self, e: &PyErr, kind: ExcKind) -> bool {
         match &*e.0 {
             super::exceptions::ErrRepr::New { kind: k, .. } => {
-                let (c, target) = (self.rt.builtins.exc_class(*k), self.rt.builtins.exc_class(kind));
+                let (c, target) = (
+                    self.rt.builtins.exc_class(*k),
+                    self.rt.builtins.exc_class(kind),
+                );
                 self.is_subclass(c, target)
             }
             super::exceptions::ErrRepr::Obj(r) => {
@@ -160,7 +164,9 @@ impl Vm {
     pub fn iter_next(&mut self, it: Value) -> PyResult<Option<Value>> {
         let Value::Obj(r) = it else {
             let t = self.type_name(it);
-            return Err(PyErr::type_error(format!("'{t}' object is not an iterator")));
+            return Err(PyErr::type_error(format!(
+                "'{t}' object is not an iterator"
+            )));
         };
         let rt = self.rt;
         let mut g = self.get_mut(r)?;
@@ -176,7 +182,9 @@ impl Vm {
                     }
                 }
                 IterState::Seq { seq, pos } => {
-                    let Value::Obj(sr) = *seq else { return Ok(None) };
+                    let Value::Obj(sr) = *seq else {
+                        return Ok(None);
+                    };
                     let sg = match rt.heap.get(sr) {
                         Ok(sg) => sg,
                         Err(e) => {
@@ -223,7 +231,9 @@ impl Vm {
                     }
                 }
                 IterState::Dict { dict, pos, what } => {
-                    let Value::Obj(dr) = *dict else { return Ok(None) };
+                    let Value::Obj(dr) = *dict else {
+                        return Ok(None);
+                    };
                     let what = *what;
                     let dg = match rt.heap.get(dr) {
                         Ok(dg) => dg,
@@ -372,7 +382,9 @@ impl Vm {
                     Ok(Some(v)) => Ok(Some(v)),
                     Ok(None) => {
                         let t = self.type_name(it);
-                        Err(PyErr::type_error(format!("'{t}' object is not an iterator")))
+                        Err(PyErr::type_error(format!(
+                            "'{t}' object is not an iterator"
+                        )))
                     }
                     Err(e) => {
                         if self.err_is(&e, ExcKind::StopIteration) {
@@ -388,7 +400,9 @@ impl Vm {
             _ => {
                 drop(g);
                 let t = self.type_name(it);
-                Err(PyErr::type_error(format!("'{t}' object is not an iterator")))
+                Err(PyErr::type_error(format!(
+                    "'{t}' object is not an iterator"
+                )))
             }
         }
     }
@@ -469,7 +483,11 @@ impl Vm {
             };
             match st.state {
                 GenState::Running => {
-                    let what = if st.is_coroutine { "coroutine" } else { "generator" };
+                    let what = if st.is_coroutine {
+                        "coroutine"
+                    } else {
+                        "generator"
+                    };
                     return Err(PyErr::value_error(format!("{what} already executing")));
                 }
                 GenState::Done => {

@@ -232,9 +232,7 @@ impl Vm {
         for (i, name) in rt.program.global_names.iter().enumerate() {
             let v = match &**name {
                 "__name__" => self.new_str("__main__").map_err(|_| "heap")?,
-                "__file__" => self
-                    .new_str(&rt.program.filename)
-                    .map_err(|_| "heap")?,
+                "__file__" => self.new_str(&rt.program.filename).map_err(|_| "heap")?,
                 n => match rt.builtins.lookup(n) {
                     Some(v) => {
                         self.incref(v);
@@ -312,10 +310,7 @@ impl Vm {
     }
 
     #[inline]
-    pub fn get_mut(
-        &mut self,
-        r: ObjRef,
-    ) -> PyResult<parking_lot::RwLockWriteGuard<'static, Obj>> {
+    pub fn get_mut(&mut self, r: ObjRef) -> PyResult<parking_lot::RwLockWriteGuard<'static, Obj>> {
         let rt = self.rt;
         rt.heap.get_mut(r).map_err(|e| self.heap_error(e))
     }

@@ -37,7 +37,10 @@ impl Num {
 }
 
 fn zero_div() -> PyErr {
-    PyErr::new(ExcKind::ZeroDivisionError, "integer division or modulo by zero")
+    PyErr::new(
+        ExcKind::ZeroDivisionError,
+        "integer division or modulo by zero",
+    )
 }
 
 pub fn dunder_for(op: BinOpKind) -> (&'static str, &'static str) {
@@ -100,7 +103,11 @@ impl Vm {
                 "can only concatenate {ta} (not \"{tb}\") to {ta}"
             )));
         }
-        let sym = if op == BinOpKind::Pow { "** or pow()" } else { op.symbol() };
+        let sym = if op == BinOpKind::Pow {
+            "** or pow()"
+        } else {
+            op.symbol()
+        };
         Err(PyErr::type_error(format!(
             "unsupported operand type(s) for {sym}: '{ta}' and '{tb}'"
         )))
@@ -156,7 +163,12 @@ impl Vm {
     }
 
     /// Calls `obj.name(*args)` if obj's class (a user class) defines `name`.
-    pub fn call_dunder(&mut self, obj: Value, name: Sym, args: &[Value]) -> PyResult<Option<Value>> {
+    pub fn call_dunder(
+        &mut self,
+        obj: Value,
+        name: Sym,
+        args: &[Value],
+    ) -> PyResult<Option<Value>> {
         let Value::Obj(r) = obj else { return Ok(None) };
         let class = match &*self.get(r)? {
             Obj::Instance(i) => i.class,
@@ -183,8 +195,16 @@ impl Vm {
         use BinOpKind::*;
         if matches!(x, Num::F(_)) || matches!(y, Num::F(_)) {
             if matches!(op, LShift | RShift | And | Or | Xor | MatMul) {
-                let tx = if matches!(x, Num::F(_)) { "float" } else { "int" };
-                let ty = if matches!(y, Num::F(_)) { "float" } else { "int" };
+                let tx = if matches!(x, Num::F(_)) {
+                    "float"
+                } else {
+                    "int"
+                };
+                let ty = if matches!(y, Num::F(_)) {
+                    "float"
+                } else {
+                    "int"
+                };
                 return Err(PyErr::type_error(format!(
                     "unsupported operand type(s) for {}: '{tx}' and '{ty}'",
                     op.symbol()
@@ -197,7 +217,10 @@ impl Vm {
                 Mul => a * b,
                 TrueDiv => {
                     if b == 0.0 {
-                        return Err(PyErr::new(ExcKind::ZeroDivisionError, "float division by zero"));
+                        return Err(PyErr::new(
+                            ExcKind::ZeroDivisionError,
+                            "float division by zero",
+                        ));
                     }
                     a / b
                 }
@@ -254,7 +277,15 @@ impl Vm {
                     if b < 0 {
                         return Err(PyErr::value_error("negative shift count"));
                     }
-                    Some(if b >= 64 { if a < 0 { -1 } else { 0 } } else { a >> b })
+                    Some(if b >= 64 {
+                        if a < 0 {
+                            -1
+                        } else {
+                            0
+                        }
+                    } else {
+                        a >> b
+                    })
                 }
                 Pow => {
                     if b < 0 {
@@ -310,7 +341,10 @@ impl Vm {
                     if b.is_negative() {
                         return Err(PyErr::value_error("negative shift count"));
                     }
-                    return Err(PyErr::new(ExcKind::OverflowError, "too many digits in integer"));
+                    return Err(PyErr::new(
+                        ExcKind::OverflowError,
+                        "too many digits in integer",
+                    ));
                 };
                 if a.bits() + s > 1 << 30 {
                     return Err(PyErr::new(ExcKind::MemoryError, ""));
@@ -322,7 +356,7 @@ impl Vm {
                     return Err(PyErr::value_error("negative shift count"));
                 }
                 let s = b.to_u64().unwrap_or(u64::MAX).min(1 << 32);
-                if s >= a.bits() + 1 {
+                if s > a.bits() {
                     if a.is_negative() {
                         BigInt::from(-1)
                     } else {
@@ -379,7 +413,9 @@ impl Vm {
                 Ok(None)
             }
             (Obj::Str(sa), BinOpKind::Mul) => {
-                let Some(n) = repeat_count(rb) else { return Ok(None) };
+                let Some(n) = repeat_count(rb) else {
+                    return Ok(None);
+                };
                 let n = n.max(0) as usize;
                 let total = sa.s.len().saturating_mul(n);
                 if total > (self.rt.heap.max_bytes() as usize) {
@@ -404,7 +440,10 @@ impl Vm {
                     for &x in &v {
                         self.incref(x);
                     }
-                    self.rt.heap.charge(v.len() * 16).map_err(|e| self.heap_error(e))?;
+                    self.rt
+                        .heap
+                        .charge(v.len() * 16)
+                        .map_err(|e| self.heap_error(e))?;
                     self.rt.heap.uncharge(v.len() * 16);
                     return Ok(Some(self.new_list(v)?));
                 }
@@ -427,7 +466,9 @@ impl Vm {
                 Ok(None)
             }
             (Obj::List(_), BinOpKind::Mul) | (Obj::Tuple(_), BinOpKind::Mul) => {
-                let Some(n) = repeat_count(rb) else { return Ok(None) };
+                let Some(n) = repeat_count(rb) else {
+                    return Ok(None);
+                };
                 let items: Vec<Value> = match &*ga {
                     Obj::Tuple(t) => t.to_vec(),
                     Obj::List(l) => l.clone(),
@@ -466,7 +507,9 @@ impl Vm {
                 Some(v) => Ok(v),
                 None => {
                     let t = self.type_name(a);
-                    Err(PyErr::type_error(format!("bad operand type for unary -: '{t}'")))
+                    Err(PyErr::type_error(format!(
+                        "bad operand type for unary -: '{t}'"
+                    )))
                 }
             },
         }
@@ -479,7 +522,9 @@ impl Vm {
             Some(Num::F(f)) => Ok(Value::Float(f)),
             None => {
                 let t = self.type_name(a);
-                Err(PyErr::type_error(format!("bad operand type for unary +: '{t}'")))
+                Err(PyErr::type_error(format!(
+                    "bad operand type for unary +: '{t}'"
+                )))
             }
         }
     }
@@ -490,7 +535,9 @@ impl Vm {
             Some(Num::B(b)) => self.new_int(-b - 1),
             _ => {
                 let t = self.type_name(a);
-                Err(PyErr::type_error(format!("bad operand type for unary ~: '{t}'")))
+                Err(PyErr::type_error(format!(
+                    "bad operand type for unary ~: '{t}'"
+                )))
             }
         }
     }
@@ -610,7 +657,19 @@ impl Vm {
                         return Ok(true);
                     }
                     (Obj::Range { .. }, Obj::Range { .. }) => {
-                        let (Obj::Range { start: a1, stop: b1, step: c1 }, Obj::Range { start: a2, stop: b2, step: c2 }) = (&*ga, &*gb) else {
+                        let (
+                            Obj::Range {
+                                start: a1,
+                                stop: b1,
+                                step: c1,
+                            },
+                            Obj::Range {
+                                start: a2,
+                                stop: b2,
+                                step: c2,
+                            },
+                        ) = (&*ga, &*gb)
+                        else {
                             return Ok(false);
                         };
                         let (l1, l2) = (range_len(*a1, *b1, *c1), range_len(*a2, *b2, *c2));
@@ -773,9 +832,17 @@ impl Vm {
                 drop(g);
                 self.any_eq(&items, item)
             }
-            Obj::Dict(_) | Obj::Set(_) | Obj::DictView { kind: crate::heap::ViewKind::Keys, .. } => {
+            Obj::Dict(_)
+            | Obj::Set(_)
+            | Obj::DictView {
+                kind: crate::heap::ViewKind::Keys,
+                ..
+            } => {
                 let target = match &*g {
-                    Obj::DictView { dict: Value::Obj(d), .. } => *d,
+                    Obj::DictView {
+                        dict: Value::Obj(d),
+                        ..
+                    } => *d,
                     _ => r,
                 };
                 drop(g);

@@ -318,7 +318,10 @@ if __name__ == "__main__":
 fn realistic_program_parses() {
     let m = match parse(PROGRAM) {
         Ok(m) => m,
-        Err(e) => panic!("{}", gilsim::front::diagnostics::render(&e, "prog.toy", PROGRAM)),
+        Err(e) => panic!(
+            "{}",
+            gilsim::front::diagnostics::render(&e, "prog.toy", PROGRAM)
+        ),
     };
     assert!(PROGRAM.lines().count() >= 250);
     // Last statement: if __name__ == "__main__": main()

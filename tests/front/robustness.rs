@@ -180,7 +180,10 @@ fn five_thousand_nested_parens() {
     let src = format!("x = {}1{}\n", "(".repeat(5000), ")".repeat(5000));
     assert_eq!(
         err_of(src),
-        Some((SyntaxErrorKind::Syntax, "too many nested parentheses".to_string()))
+        Some((
+            SyntaxErrorKind::Syntax,
+            "too many nested parentheses".to_string()
+        ))
     );
 }
 
@@ -189,7 +192,10 @@ fn thousand_nested_lists() {
     let src = format!("x = {}{}\n", "[".repeat(1000), "]".repeat(1000));
     assert_eq!(
         err_of(src),
-        Some((SyntaxErrorKind::Syntax, "too many nested parentheses".to_string()))
+        Some((
+            SyntaxErrorKind::Syntax,
+            "too many nested parentheses".to_string()
+        ))
     );
 }
 
@@ -218,7 +224,11 @@ fn deep_nesting_everywhere_is_bounded() {
     lines.push(format!("x = a{}\n", ".b".repeat(100_000)));
     lines.push(format!("x = f{}\n", "()".repeat(100_000)));
     lines.push(format!("x = {}x\n", "lambda: ".repeat(100_000)));
-    lines.push(format!("x = {}0{}\n", "lambda a=".repeat(100_000), ":0".repeat(100_000)));
+    lines.push(format!(
+        "x = {}0{}\n",
+        "lambda a=".repeat(100_000),
+        ":0".repeat(100_000)
+    ));
     lines.push(format!("x = 2{}\n", " ** 2".repeat(100_000)));
     lines.push(format!("x = x{}\n", " if c else x".repeat(100_000)));
     let mut elifs = String::from("if a: pass\n");

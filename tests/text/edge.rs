@@ -1,10 +1,10 @@
 //! Hand-written edge cases (expected values checked against CPython 3.11).
 
-use gilsim::text::PyErr;
 use gilsim::text::float::*;
 use gilsim::text::format::*;
 use gilsim::text::int::*;
 use gilsim::text::strings::*;
+use gilsim::text::PyErr;
 use num_bigint::BigInt;
 
 fn err(kind: &'static str, msg: &str) -> PyErr {

@@ -3,11 +3,11 @@
 #[path = "data/vectors.rs"]
 mod vectors;
 
-use gilsim::text::PyErr;
 use gilsim::text::float::*;
 use gilsim::text::format::*;
 use gilsim::text::int::*;
 use gilsim::text::strings::*;
+use gilsim::text::PyErr;
 use num_bigint::BigInt;
 use vectors::*;
 

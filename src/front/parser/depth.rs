@@ -13,7 +13,12 @@ enum Node<'a> {
 }
 
 fn params<'a>(p: &'a Params, out: &mut Vec<Node<'a>>) {
-    let all = p.args.iter().chain(p.vararg.iter()).chain(p.kwonly.iter()).chain(p.kwarg.iter());
+    let all = p
+        .args
+        .iter()
+        .chain(p.vararg.iter())
+        .chain(p.kwonly.iter())
+        .chain(p.kwarg.iter());
     for prm in all {
         out.extend(prm.default.iter().map(Node::E));
         out.extend(prm.annotation.iter().map(Node::E));
@@ -97,7 +102,11 @@ fn expr_children<'a>(e: &'a Expr, out: &mut Vec<Node<'a>>) {
             out.push(Node::E(elt));
             comps(generators, out);
         }
-        DictComp { key, value, generators } => {
+        DictComp {
+            key,
+            value,
+            generators,
+        } => {
             out.push(Node::E(key));
             out.push(Node::E(value));
             comps(generators, out);
@@ -125,7 +134,11 @@ fn stmt_children<'a>(s: &'a Stmt, out: &mut Vec<Node<'a>>) {
             out.push(Node::E(target));
             out.push(Node::E(value));
         }
-        AnnAssign { target, annotation, value } => {
+        AnnAssign {
+            target,
+            annotation,
+            value,
+        } => {
             out.push(Node::E(target));
             out.push(Node::E(annotation));
             out.extend(value.iter().map(Node::E));
@@ -135,7 +148,13 @@ fn stmt_children<'a>(s: &'a Stmt, out: &mut Vec<Node<'a>>) {
             stmts(body, out);
             stmts(orelse, out);
         }
-        For { target, iter, body, orelse, .. } => {
+        For {
+            target,
+            iter,
+            body,
+            orelse,
+            ..
+        } => {
             out.push(Node::E(target));
             out.push(Node::E(iter));
             stmts(body, out);

@@ -65,7 +65,10 @@ impl Scan<'_> {
     }
 
     fn pos(&self) -> Pos {
-        Pos { line: self.line, col: self.col }
+        Pos {
+            line: self.line,
+            col: self.col,
+        }
     }
 
     fn bump(&mut self) {
@@ -82,7 +85,11 @@ impl Scan<'_> {
 
     fn flush(&self, lit: &mut String, parts: &mut Vec<FPart>) -> Res<()> {
         if !lit.is_empty() {
-            let text = if self.raw { std::mem::take(lit) } else { unescape(lit, self.start)? };
+            let text = if self.raw {
+                std::mem::take(lit)
+            } else {
+                unescape(lit, self.start)?
+            };
             lit.clear();
             push_lit(parts, &text);
         }
@@ -129,7 +136,10 @@ impl Scan<'_> {
     /// A replacement field; the opening `{` has been consumed.
     fn field(&mut self, nest: u32) -> Res<FPart> {
         if nest >= 2 {
-            return Err(syntax("f-string: expressions nested too deeply", self.pos()));
+            return Err(syntax(
+                "f-string: expressions nested too deeply",
+                self.pos(),
+            ));
         }
         let expr_pos = self.pos();
         let start_i = self.i;
@@ -168,7 +178,10 @@ impl Scan<'_> {
                     ))
                 }
                 '#' => {
-                    return Err(syntax("f-string expression part cannot include '#'", self.pos()))
+                    return Err(syntax(
+                        "f-string expression part cannot include '#'",
+                        self.pos(),
+                    ))
                 }
                 '\'' | '"' => {
                     let triple = self.peek_at(1) == Some(c) && self.peek_at(2) == Some(c);
@@ -191,7 +204,11 @@ impl Scan<'_> {
                 '!' if depth == 0 && self.peek_at(1) != Some('=') => break,
                 ':' if depth == 0 => break,
                 '=' if depth == 0 => {
-                    let prev = self.i.checked_sub(1).and_then(|k| self.chars.get(k)).copied();
+                    let prev = self
+                        .i
+                        .checked_sub(1)
+                        .and_then(|k| self.chars.get(k))
+                        .copied();
                     let next = self.peek_at(1);
                     if next != Some('=') && !matches!(prev, Some('=' | '!' | '<' | '>')) {
                         break;
@@ -201,7 +218,12 @@ impl Scan<'_> {
             }
             self.bump();
         }
-        let text: String = self.chars.get(start_i..self.i).unwrap_or(&[]).iter().collect();
+        let text: String = self
+            .chars
+            .get(start_i..self.i)
+            .unwrap_or(&[])
+            .iter()
+            .collect();
         if text.trim().is_empty() {
             return Err(syntax("f-string: empty expression not allowed", self.pos()));
         }
@@ -211,7 +233,13 @@ impl Scan<'_> {
             while matches!(self.peek(), Some(' ' | '\t' | '\n' | '\x0c')) {
                 self.bump();
             }
-            debug_text = Some(self.chars.get(start_i..self.i).unwrap_or(&[]).iter().collect());
+            debug_text = Some(
+                self.chars
+                    .get(start_i..self.i)
+                    .unwrap_or(&[])
+                    .iter()
+                    .collect(),
+            );
         }
         let mut conversion = None;
         if self.peek() == Some('!') {
@@ -239,6 +267,11 @@ impl Scan<'_> {
         }
         self.bump();
         let expr = self.parser.sub_expression(&text, expr_pos)?;
-        Ok(FPart::Value { expr: Box::new(expr), conversion, spec, debug_text })
+        Ok(FPart::Value {
+            expr: Box::new(expr),
+            conversion,
+            spec,
+            debug_text,
+        })
     }
 }

@@ -19,7 +19,12 @@ fn fparts(parts: &[FPart]) -> String {
         .iter()
         .map(|p| match p {
             FPart::Lit(s) => format!("{:?}", s),
-            FPart::Value { expr, conversion, spec, debug_text } => {
+            FPart::Value {
+                expr,
+                conversion,
+                spec,
+                debug_text,
+            } => {
                 let mut s = format!("{{{}", ex(expr));
                 if let Some(c) = conversion {
                     s.push_str(&format!("!{}", c));
@@ -105,7 +110,11 @@ fn ex(e: &Expr) -> String {
             format!("({} {})", o, ex(operand))
         }
         BoolOp { op, values } => {
-            let o = if *op == crate::front::ast::BoolOp::And { "and" } else { "or" };
+            let o = if *op == crate::front::ast::BoolOp::And {
+                "and"
+            } else {
+                "or"
+            };
             format!("({} {})", o, list(values))
         }
         Compare { left, ops } => {
@@ -152,7 +161,11 @@ fn ex(e: &Expr) -> String {
         ListComp { elt, generators } => format!("(listcomp {} {})", ex(elt), comps(generators)),
         SetComp { elt, generators } => format!("(setcomp {} {})", ex(elt), comps(generators)),
         GeneratorExp { elt, generators } => format!("(genexp {} {})", ex(elt), comps(generators)),
-        DictComp { key, value, generators } => {
+        DictComp {
+            key,
+            value,
+            generators,
+        } => {
             format!("(dictcomp {}:{} {})", ex(key), ex(value), comps(generators))
         }
         Lambda { params: p, body } => format!("(lambda {} {})", params(p), ex(body)),
@@ -179,17 +192,37 @@ fn st(s: &Stmt) -> String {
         AugAssign { target, op, value } => {
             format!("({}= {} {})", op.symbol(), ex(target), ex(value))
         }
-        AnnAssign { target, annotation, value } => format!(
+        AnnAssign {
+            target,
+            annotation,
+            value,
+        } => format!(
             "(ann {} {}{})",
             ex(target),
             ex(annotation),
-            value.as_ref().map_or(String::new(), |v| format!(" {}", ex(v)))
+            value
+                .as_ref()
+                .map_or(String::new(), |v| format!(" {}", ex(v)))
         ),
-        If { test, body: b, orelse } => format!("(if {} {} {})", ex(test), body(b), body(orelse)),
-        While { test, body: b, orelse } => {
+        If {
+            test,
+            body: b,
+            orelse,
+        } => format!("(if {} {} {})", ex(test), body(b), body(orelse)),
+        While {
+            test,
+            body: b,
+            orelse,
+        } => {
             format!("(while {} {} {})", ex(test), body(b), body(orelse))
         }
-        For { target, iter, body: b, orelse, is_async } => format!(
+        For {
+            target,
+            iter,
+            body: b,
+            orelse,
+            is_async,
+        } => format!(
             "({}for {} {} {} {})",
             if *is_async { "async " } else { "" },
             ex(target),
@@ -226,7 +259,12 @@ fn st(s: &Stmt) -> String {
             for d in &c.decorators {
                 s.push_str(&format!("@{} ", ex(d)));
             }
-            s.push_str(&format!("class {} ({}) {})", c.name, list(&c.bases), body(&c.body)));
+            s.push_str(&format!(
+                "class {} ({}) {})",
+                c.name,
+                list(&c.bases),
+                body(&c.body)
+            ));
             s
         }
         Global(n) => format!("(global {})", n.join(" ")),
@@ -237,7 +275,9 @@ fn st(s: &Stmt) -> String {
                 s.push_str(&format!(
                     " (except {}{} {})",
                     h.typ.as_ref().map_or("_".to_string(), ex),
-                    h.name.as_ref().map_or(String::new(), |n| format!(" as {}", n)),
+                    h.name
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(" as {}", n)),
                     body(&h.body)
                 ));
             }
@@ -246,18 +286,26 @@ fn st(s: &Stmt) -> String {
         }
         Raise { exc, cause } => format!(
             "(raise{}{})",
-            exc.as_ref().map_or(String::new(), |e| format!(" {}", ex(e))),
-            cause.as_ref().map_or(String::new(), |e| format!(" from {}", ex(e)))
+            exc.as_ref()
+                .map_or(String::new(), |e| format!(" {}", ex(e))),
+            cause
+                .as_ref()
+                .map_or(String::new(), |e| format!(" from {}", ex(e)))
         ),
         Assert { test, msg } => format!(
             "(assert {}{})",
             ex(test),
-            msg.as_ref().map_or(String::new(), |e| format!(" {}", ex(e)))
+            msg.as_ref()
+                .map_or(String::new(), |e| format!(" {}", ex(e)))
         ),
         Delete(t) => format!("(del {})", list(t)),
         Import(names) => format!("(import {})", aliases(names)),
         ImportFrom { module, names } => format!("(from {} import {})", module, aliases(names)),
-        With { items, body: b, is_async } => {
+        With {
+            items,
+            body: b,
+            is_async,
+        } => {
             let v: Vec<String> = items
                 .iter()
                 .map(|it| match &it.target {
@@ -265,7 +313,12 @@ fn st(s: &Stmt) -> String {
                     None => ex(&it.context),
                 })
                 .collect();
-            format!("({}with {} {})", if *is_async { "async " } else { "" }, v.join(", "), body(b))
+            format!(
+                "({}with {} {})",
+                if *is_async { "async " } else { "" },
+                v.join(", "),
+                body(b)
+            )
         }
     }
 }
@@ -310,7 +363,10 @@ fn precedence() {
     assert_eq!(e("2 ** 3 ** 4"), "(** 2 (** 3 4))");
     assert_eq!(e("2 ** -1 * 3"), "(* (** 2 (neg 1)) 3)");
     assert_eq!(e("a * -b ** c"), "(* a (neg (** b c)))");
-    assert_eq!(e("a | b ^ c & d << 1 + 2"), "(| a (^ b (& c (<< d (+ 1 2)))))");
+    assert_eq!(
+        e("a | b ^ c & d << 1 + 2"),
+        "(| a (^ b (& c (<< d (+ 1 2)))))"
+    );
     assert_eq!(e("a // b % c @ d / e"), "(/ (@ (% (// a b) c) d) e)");
     assert_eq!(e("~x >> 1"), "(>> (inv x) 1)");
     assert_eq!(e("+x"), "(pos x)");
@@ -325,7 +381,10 @@ fn precedence() {
     );
     assert_eq!(e("(a < b) < c"), "(cmp (cmp a < b) < c)");
     assert_eq!(e("x if c else y if d else z"), "(if c x (if d y z))");
-    assert_eq!(e("lambda: lambda x, y=1: x"), "(lambda () (lambda (x y=1) x))");
+    assert_eq!(
+        e("lambda: lambda x, y=1: x"),
+        "(lambda () (lambda (x y=1) x))"
+    );
     assert_eq!(e("lambda x: a if x else b"), "(lambda (x) (if x a b))");
     assert_eq!(e("await f() ** 2"), "(** (await (call f)) 2)");
     assert_eq!(e("-await x"), "(neg (await x))");
@@ -333,7 +392,10 @@ fn precedence() {
 
 #[test]
 fn primaries() {
-    assert_eq!(e("a.b.c(1)(2)[3]"), "([] (call (call (. (. a b) c) 1) 2) 3)");
+    assert_eq!(
+        e("a.b.c(1)(2)[3]"),
+        "([] (call (call (. (. a b) c) 1) 2) 3)"
+    );
     assert_eq!(e("f(a, *b, k=1, **d)"), "(call f a *b k=1 **d)");
     assert_eq!(e("f(x for x in y)"), "(call f (genexp x (for x in y)))");
     assert_eq!(e("f(a,)"), "(call f a)");
@@ -383,7 +445,10 @@ fn comprehensions() {
     );
     assert_eq!(e("{x for x in s}"), "(setcomp x (for x in s))");
     assert_eq!(e("(x async for x in g)"), "(genexp x (async for x in g))");
-    assert_eq!(e("[(x, y) for x, y in z]"), "(listcomp (tuple x y) (for (tuple x y) in z))");
+    assert_eq!(
+        e("[(x, y) for x, y in z]"),
+        "(listcomp (tuple x y) (for (tuple x y) in z))"
+    );
 }
 
 #[test]
@@ -391,8 +456,14 @@ fn strings() {
     assert_eq!(e("'a' \"b\" '''c'''"), "\"abc\"");
     assert_eq!(e("f'a{x}b'"), "f[\"a\" {x} \"b\"]");
     assert_eq!(e("'p' f'{x!r:>8}' 'q'"), "f[\"p\" {x!r:\">8\"} \"q\"]");
-    assert_eq!(e("f'{y:.2f}{z:5d}{w!s}{v!a}'"), "f[{y:\".2f\"} {z:\"5d\"} {w!s} {v!a}]");
-    assert_eq!(e("f'{x:>{width}.{p}f}'"), "f[{x:\">\" {width} \".\" {p} \"f\"}]");
+    assert_eq!(
+        e("f'{y:.2f}{z:5d}{w!s}{v!a}'"),
+        "f[{y:\".2f\"} {z:\"5d\"} {w!s} {v!a}]"
+    );
+    assert_eq!(
+        e("f'{x:>{width}.{p}f}'"),
+        "f[{x:\">\" {width} \".\" {p} \"f\"}]"
+    );
     assert_eq!(e("f'{{a}} }}'"), "f[\"{a} }\"]");
     assert_eq!(e("f'{x=}'"), "f[{x dbg=\"x=\"}]");
     assert_eq!(e("f'{x = }'"), "f[{x dbg=\"x = \"}]");
@@ -412,9 +483,15 @@ fn strings() {
 #[test]
 fn fstring_positions() {
     let m = parse("\nv = f'ab{xy}'\n").unwrap_or_else(|e| panic!("{:?}", e));
-    let StmtKind::Assign { value, .. } = &m.body[0].kind else { panic!("not assign") };
-    let ExprKind::FString(parts) = &value.kind else { panic!("not fstring") };
-    let FPart::Value { expr, .. } = &parts[1] else { panic!("not value") };
+    let StmtKind::Assign { value, .. } = &m.body[0].kind else {
+        panic!("not assign")
+    };
+    let ExprKind::FString(parts) = &value.kind else {
+        panic!("not fstring")
+    };
+    let FPart::Value { expr, .. } = &parts[1] else {
+        panic!("not value")
+    };
     assert_eq!(expr.pos, Pos { line: 2, col: 10 });
 }
 
@@ -422,12 +499,18 @@ fn fstring_positions() {
 fn positions() {
     let m = parse("x = 1\nif a:\n    y = b.c + 2\n").unwrap_or_else(|e| panic!("{:?}", e));
     assert_eq!(m.body[1].pos, Pos { line: 2, col: 1 });
-    let StmtKind::If { body, .. } = &m.body[1].kind else { panic!() };
+    let StmtKind::If { body, .. } = &m.body[1].kind else {
+        panic!()
+    };
     assert_eq!(body[0].pos, Pos { line: 3, col: 5 });
-    let StmtKind::Assign { value, targets } = &body[0].kind else { panic!() };
+    let StmtKind::Assign { value, targets } = &body[0].kind else {
+        panic!()
+    };
     assert_eq!(targets[0].pos, Pos { line: 3, col: 5 });
     assert_eq!(value.pos, Pos { line: 3, col: 9 });
-    let ExprKind::BinOp { right, .. } = &value.kind else { panic!() };
+    let ExprKind::BinOp { right, .. } = &value.kind else {
+        panic!()
+    };
     assert_eq!(right.pos, Pos { line: 3, col: 15 });
 }
 
@@ -440,11 +523,17 @@ fn exact_ast() {
         Module {
             body: vec![Stmt {
                 kind: StmtKind::Assign {
-                    targets: vec![Expr { kind: ExprKind::Name("x".into()), pos: p(1, 1) }],
+                    targets: vec![Expr {
+                        kind: ExprKind::Name("x".into()),
+                        pos: p(1, 1)
+                    }],
                     value: Expr {
                         kind: ExprKind::UnaryOp {
                             op: UnaryOp::Neg,
-                            operand: Box::new(Expr { kind: ExprKind::Int(1), pos: p(1, 6) })
+                            operand: Box::new(Expr {
+                                kind: ExprKind::Int(1),
+                                pos: p(1, 6)
+                            })
                         },
                         pos: p(1, 5)
                     }
@@ -464,7 +553,10 @@ fn assignments() {
     assert_eq!(p("a, *b = c"), "(= (tuple a *b) c)");
     assert_eq!(p("[a, b] = c"), "(= [a b] c)");
     assert_eq!(p("a.b[1] = yield"), "(= ([] (. a b) 1) (yield))");
-    assert_eq!(p("x += 1; y //= 2; z **= 3"), "(+= x 1)\n(//= y 2)\n(**= z 3)");
+    assert_eq!(
+        p("x += 1; y //= 2; z **= 3"),
+        "(+= x 1)\n(//= y 2)\n(**= z 3)"
+    );
     assert_eq!(p("x @= m; x >>= 1; x <<= 1; x &= 1; x ^= 1; x |= 1; x %= 1; x -= 1; x *= 1; x /= 1"),
         "(@= x m)\n(>>= x 1)\n(<<= x 1)\n(&= x 1)\n(^= x 1)\n(|= x 1)\n(%= x 1)\n(-= x 1)\n(*= x 1)\n(/= x 1)");
     assert_eq!(p("x: int = 5"), "(ann x int 5)");
@@ -492,9 +584,15 @@ fn compound_statements() {
     );
     assert_eq!(p("try:\n  a\nfinally:\n  f\n"), "(try [a] [] [f])");
     assert_eq!(p("with a as b, c:\n  pass"), "(with a as b, c [pass])");
-    assert_eq!(p("with (a as b, c as (d, e),):\n  pass"), "(with a as b, c as (tuple d e) [pass])");
+    assert_eq!(
+        p("with (a as b, c as (d, e),):\n  pass"),
+        "(with a as b, c as (tuple d e) [pass])"
+    );
     assert_eq!(p("with (a, b):\n  pass"), "(with a, b [pass])");
-    assert_eq!(p("with (a, b) as c:\n  pass"), "(with (tuple a b) as c [pass])");
+    assert_eq!(
+        p("with (a, b) as c:\n  pass"),
+        "(with (tuple a b) as c [pass])"
+    );
     assert_eq!(p("with (a):\n  pass"), "(with a [pass])");
     assert_eq!(p("if x: y = 1; z = 2"), "(if x [(= y 1) (= z 2)] [])");
 }
@@ -513,8 +611,14 @@ fn definitions() {
     );
     assert_eq!(p("class A: pass"), "(class A () [pass])");
     assert_eq!(p("class A(): pass"), "(class A () [pass])");
-    assert_eq!(p("@d\nclass A(B, C):\n    x = 1\n"), "(@d class A (B C) [(= x 1)])");
-    assert_eq!(p("f = lambda *a, k=1, **kw: 0"), "(= f (lambda (*a k=1 **kw) 0))");
+    assert_eq!(
+        p("@d\nclass A(B, C):\n    x = 1\n"),
+        "(@d class A (B C) [(= x 1)])"
+    );
+    assert_eq!(
+        p("f = lambda *a, k=1, **kw: 0"),
+        "(= f (lambda (*a k=1 **kw) 0))"
+    );
     assert_eq!(
         p("def g():\n    yield 1\n    yield from h()\n    x = yield\n"),
         "(def g () [(yield 1) (yieldfrom (call h)) (= x (yield))])"
@@ -524,14 +628,26 @@ fn definitions() {
 #[test]
 fn simple_statements() {
     assert_eq!(p("global a, b\nnonlocal c"), "(global a b)\n(nonlocal c)");
-    assert_eq!(p("raise\nraise X\nraise X from Y"), "(raise)\n(raise X)\n(raise X from Y)");
+    assert_eq!(
+        p("raise\nraise X\nraise X from Y"),
+        "(raise)\n(raise X)\n(raise X from Y)"
+    );
     assert_eq!(p("assert x, 'm'\nassert y"), "(assert x \"m\")\n(assert y)");
-    assert_eq!(p("del a[i], b.x, c\ndel (d, e)"), "(del ([] a i) (. b x) c)\n(del (tuple d e))");
+    assert_eq!(
+        p("del a[i], b.x, c\ndel (d, e)"),
+        "(del ([] a i) (. b x) c)\n(del (tuple d e))"
+    );
     assert_eq!(p("import a.b as c, d"), "(import a.b as c, d)");
-    assert_eq!(p("from a.b import x as y, z"), "(from a.b import x as y, z)");
+    assert_eq!(
+        p("from a.b import x as y, z"),
+        "(from a.b import x as y, z)"
+    );
     assert_eq!(p("from m import (x,\n y,)"), "(from m import x, y)");
     assert_eq!(p("from m import *"), "(from m import *)");
-    assert_eq!(p("from . import x\nfrom ..p import y"), "(from . import x)\n(from ..p import y)");
+    assert_eq!(
+        p("from . import x\nfrom ..p import y"),
+        "(from . import x)\n(from ..p import y)"
+    );
     assert_eq!(p("pass; pass;"), "pass\npass");
     assert_eq!(p("return x, *y"), "(return (tuple x *y))");
     assert_eq!(p("match = 1\nmatch(x)"), "(= match 1)\n(call match x)");
@@ -620,8 +736,18 @@ fn error_messages() {
 #[test]
 fn indentation_errors() {
     let cases: &[(&str, &str, u32, u32)] = &[
-        ("if x:\npass\n", "expected an indented block after 'if' statement on line 1", 2, 1),
-        ("if x:\n", "expected an indented block after 'if' statement on line 1", 1, 6),
+        (
+            "if x:\npass\n",
+            "expected an indented block after 'if' statement on line 1",
+            2,
+            1,
+        ),
+        (
+            "if x:\n",
+            "expected an indented block after 'if' statement on line 1",
+            1,
+            6,
+        ),
         (
             "for x in range(3):\npass\n",
             "expected an indented block after 'for' statement on line 1",
@@ -634,7 +760,12 @@ fn indentation_errors() {
             2,
             1,
         ),
-        ("class C:\n\nx\n", "expected an indented block after class definition on line 1", 3, 1),
+        (
+            "class C:\n\nx\n",
+            "expected an indented block after class definition on line 1",
+            3,
+            1,
+        ),
         (
             "if a:\n  pass\nelif b:\nx\n",
             "expected an indented block after 'elif' statement on line 3",
@@ -647,17 +778,35 @@ fn indentation_errors() {
             4,
             1,
         ),
-        ("try:\nx\n", "expected an indented block after 'try' statement on line 1", 2, 1),
-        ("with a:\nx\n", "expected an indented block after 'with' statement on line 1", 2, 1),
+        (
+            "try:\nx\n",
+            "expected an indented block after 'try' statement on line 1",
+            2,
+            1,
+        ),
+        (
+            "with a:\nx\n",
+            "expected an indented block after 'with' statement on line 1",
+            2,
+            1,
+        ),
         ("x = 1\n  y = 2\n", "unexpected indent", 2, 2),
-        ("if 1:\n    a\n  b\n", "unindent does not match any outer indentation level", 3, 4),
+        (
+            "if 1:\n    a\n  b\n",
+            "unindent does not match any outer indentation level",
+            3,
+            4,
+        ),
     ];
     for (src, msg, line, col) in cases {
         let (kind, m, l, c) = fail(src);
         assert_eq!(kind, SyntaxErrorKind::Indentation, "{:?}", src);
         assert_eq!((m.as_str(), l, c), (*msg, *line, *col), "{:?}", src);
     }
-    assert_eq!(fail("if x:\n\tif y:\n        pass\n").0, SyntaxErrorKind::Tab);
+    assert_eq!(
+        fail("if x:\n\tif y:\n        pass\n").0,
+        SyntaxErrorKind::Tab
+    );
 }
 
 #[test]
@@ -716,7 +865,10 @@ fn long_chains_are_too_deep() {
         elifs.push_str("elif a: pass\n");
     }
     assert_eq!(kind_of(elifs), Some(SyntaxErrorKind::TooDeep));
-    assert_eq!(kind_of(format!("{}x", "await ".repeat(5000))), Some(SyntaxErrorKind::Syntax));
+    assert_eq!(
+        kind_of(format!("{}x", "await ".repeat(5000))),
+        Some(SyntaxErrorKind::Syntax)
+    );
     let defaults = format!("{}0{}\n", "lambda a=".repeat(3000), ": 0".repeat(3000));
     assert_eq!(kind_of(defaults), Some(SyntaxErrorKind::TooDeep));
 }
@@ -749,7 +901,11 @@ fn deep_but_legal_trees_on_small_stack() {
         format!("x = {}0{}\n", "a[".repeat(199), "]".repeat(199)),
         format!("x = {}0{}\n", "[y for y in ".repeat(199), "]".repeat(199)),
         format!("x = {}0{}\n", "(-(".repeat(99), "))".repeat(99)),
-        format!("x = f'{{f\"{{{}0{}}}\"}}'\n", "(".repeat(150), ")".repeat(150)),
+        format!(
+            "x = f'{{f\"{{{}0{}}}\"}}'\n",
+            "(".repeat(150),
+            ")".repeat(150)
+        ),
         format!("x = {}1{}\n", "(1 + (".repeat(99), "))".repeat(99)),
         format!("x = {}({}0)\n", "-".repeat(500), "lambda: ".repeat(400)),
     ];

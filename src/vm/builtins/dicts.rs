@@ -292,7 +292,11 @@ fn set_rel(vm: &mut Vm, args: &[Value], subset: bool) -> PyResult<Value> {
     arity("issubset", &args[1..], 1, 1)?;
     let items = vm.collect_iterable(args[1])?;
     let other = vm.build_set(items)?;
-    let (a, b) = if subset { (args[0], other) } else { (other, args[0]) };
+    let (a, b) = if subset {
+        (args[0], other)
+    } else {
+        (other, args[0])
+    };
     let keys = vm.collect_iterable(a)?;
     let mut all = true;
     for &k in &keys {

@@ -60,9 +60,9 @@ fn print(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
     only_kwargs("print", kw, &["sep", "end", "file", "flush"])?;
     let sep = match kwarg(kw, "sep") {
         Some(Value::None) | None => " ".to_string(),
-        Some(v) => vm.str_value(v).ok_or_else(|| {
-            PyErr::type_error("sep must be None or a string")
-        })?,
+        Some(v) => vm
+            .str_value(v)
+            .ok_or_else(|| PyErr::type_error("sep must be None or a string"))?,
     };
     let end = match kwarg(kw, "end") {
         Some(Value::None) | None => "\n".to_string(),
@@ -109,7 +109,10 @@ pub fn len_of(vm: &mut Vm, v: Value) -> PyResult<i64> {
             Obj::Range { start, stop, step } => {
                 Some(crate::vm::ops::range_len(*start, *stop, *step) as usize)
             }
-            Obj::DictView { dict: Value::Obj(d), .. } => {
+            Obj::DictView {
+                dict: Value::Obj(d),
+                ..
+            } => {
                 let d = *d;
                 drop(g);
                 return match &*vm.get(d)? {
@@ -130,7 +133,9 @@ pub fn len_of(vm: &mut Vm, v: Value) -> PyResult<i64> {
         }
     }
     let t = vm.type_name(v);
-    Err(PyErr::type_error(format!("object of type '{t}' has no len()")))
+    Err(PyErr::type_error(format!(
+        "object of type '{t}' has no len()"
+    )))
 }
 
 fn len(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
@@ -213,13 +218,21 @@ fn abs(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
             Some(v) => Ok(v),
             None => {
                 let t = vm.type_name(args[0]);
-                Err(PyErr::type_error(format!("bad operand type for abs(): '{t}'")))
+                Err(PyErr::type_error(format!(
+                    "bad operand type for abs(): '{t}'"
+                )))
             }
         },
     }
 }
 
-fn min_max(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], name: &str, want: CmpKind) -> PyResult<Value> {
+fn min_max(
+    vm: &mut Vm,
+    args: &[Value],
+    kw: &[(Sym, Value)],
+    name: &str,
+    want: CmpKind,
+) -> PyResult<Value> {
     only_kwargs(name, kw, &["key", "default"])?;
     let key = kwarg(kw, "key").filter(|k| !matches!(k, Value::None));
     let default = kwarg(kw, "default");
@@ -247,7 +260,9 @@ fn min_max(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], name: &str, want: C
                 vm.incref(d);
                 Ok(d)
             }
-            None => Err(PyErr::value_error(format!("{name}() arg is an empty sequence"))),
+            None => Err(PyErr::value_error(format!(
+                "{name}() arg is an empty sequence"
+            ))),
         };
     }
     let mut best = items[0];
@@ -317,7 +332,11 @@ fn max(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
 fn sum(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
     only_kwargs("sum", kw, &["start"])?;
     arity("sum", args, 1, 2)?;
-    let start = args.get(1).copied().or(kwarg(kw, "start")).unwrap_or(Value::Int(0));
+    let start = args
+        .get(1)
+        .copied()
+        .or(kwarg(kw, "start"))
+        .unwrap_or(Value::Int(0));
     if let Some(s) = vm.str_value(start) {
         let _ = s;
         return Err(PyErr::type_error(
@@ -362,7 +381,11 @@ fn sum(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
 fn round(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
     only_kwargs("round", kw, &["ndigits"])?;
     arity("round", args, 1, 2)?;
-    let nd = args.get(1).copied().or(kwarg(kw, "ndigits")).unwrap_or(Value::None);
+    let nd = args
+        .get(1)
+        .copied()
+        .or(kwarg(kw, "ndigits"))
+        .unwrap_or(Value::None);
     match vm.num_of(args[0])? {
         Some(Num::F(f)) => match nd {
             Value::None => {
@@ -450,7 +473,9 @@ fn divmod(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> 
                 Num::I(i) => Ok(i as f64),
                 Num::B(b) => text::int::bigint_to_f64(&b),
             });
-            let (Some(x), Some(y)) = (x, y) else { return Ok(Value::None) };
+            let (Some(x), Some(y)) = (x, y) else {
+                return Ok(Value::None);
+            };
             let (q, r) = text::float::float_divmod(x?, y?)?;
             vm.new_tuple(vec![Value::Float(q), Value::Float(r)])
         }
@@ -531,7 +556,12 @@ fn to_native(vm: &mut Vm, v: Value, depth: u32) -> Option<NativeKey> {
 
 /// Sort `items` in place, stably, by `keys` (parallel to items) or by the items.
 /// Python's `list.sort` semantics, including `reverse` keeping equal items in order.
-pub fn sort_values(vm: &mut Vm, items: &mut [Value], keys: Option<&[Value]>, reverse: bool) -> PyResult<()> {
+pub fn sort_values(
+    vm: &mut Vm,
+    items: &mut [Value],
+    keys: Option<&[Value]>,
+    reverse: bool,
+) -> PyResult<()> {
     let n = items.len();
     let keyvals: Vec<Value> = match keys {
         Some(k) => k.to_vec(),
@@ -621,7 +651,11 @@ fn merge_sort(vm: &mut Vm, idx: &mut [usize], buf: &mut [usize], keys: &[Value])
 }
 
 /// The `key=` and `reverse=` arguments of sort and sorted.
-pub fn sort_kwargs(vm: &mut Vm, kw: &[(Sym, Value)], fname: &str) -> PyResult<(Option<Value>, bool)> {
+pub fn sort_kwargs(
+    vm: &mut Vm,
+    kw: &[(Sym, Value)],
+    fname: &str,
+) -> PyResult<(Option<Value>, bool)> {
     only_kwargs(fname, kw, &["key", "reverse"])?;
     let key = kwarg(kw, "key").filter(|k| !matches!(k, Value::None));
     let reverse = match kwarg(kw, "reverse") {
@@ -632,7 +666,12 @@ pub fn sort_kwargs(vm: &mut Vm, kw: &[(Sym, Value)], fname: &str) -> PyResult<(O
 }
 
 /// Sort a vector of owned values with an optional key function.
-pub fn sort_owned(vm: &mut Vm, items: &mut [Value], key: Option<Value>, reverse: bool) -> PyResult<()> {
+pub fn sort_owned(
+    vm: &mut Vm,
+    items: &mut [Value],
+    key: Option<Value>,
+    reverse: bool,
+) -> PyResult<()> {
     match key {
         None => sort_values(vm, items, None, reverse),
         Some(f) => {
@@ -696,7 +735,10 @@ fn reversed(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value
                 drop(g);
                 let mut keys = vm.collect_iterable(v)?;
                 keys.reverse();
-                return vm.alloc(Obj::Iter(IterState::Buffer { items: keys, pos: 0 }));
+                return vm.alloc(Obj::Iter(IterState::Buffer {
+                    items: keys,
+                    pos: 0,
+                }));
             }
             _ => {}
         }
@@ -713,7 +755,10 @@ fn enumerate(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value
         None => 0,
     };
     let inner = vm.make_iter(args[0])?;
-    vm.alloc(Obj::Iter(IterState::Enumerate { inner, count: start }))
+    vm.alloc(Obj::Iter(IterState::Enumerate {
+        inner,
+        count: start,
+    }))
 }
 
 fn zip(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
@@ -836,9 +881,9 @@ fn chr(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let i = vm.arg_int(args[0], "")?;
     match u32::try_from(i).ok().and_then(char::from_u32) {
         Some(c) => vm.new_string(c.to_string()),
-        None if (0..0x110000).contains(&i) => {
-            Err(PyErr::value_error("surrogate characters are not supported in Toy"))
-        }
+        None if (0..0x110000).contains(&i) => Err(PyErr::value_error(
+            "surrogate characters are not supported in Toy",
+        )),
         None => Err(PyErr::value_error("chr() arg not in range(0x110000)")),
     }
 }
@@ -859,7 +904,9 @@ fn next(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     };
     if !is_iter {
         let t = vm.type_name(args[0]);
-        return Err(PyErr::type_error(format!("'{t}' object is not an iterator")));
+        return Err(PyErr::type_error(format!(
+            "'{t}' object is not an iterator"
+        )));
     }
     match vm.iter_next(args[0])? {
         Some(v) => Ok(v),
@@ -969,7 +1016,9 @@ fn pow(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     arity("pow", args, 2, 3)?;
     if let Some(&m) = args.get(2) {
         if !matches!(m, Value::None) {
-            let (Some(a), Some(b), Some(c)) = (vm.num_of(args[0])?, vm.num_of(args[1])?, vm.num_of(m)?) else {
+            let (Some(a), Some(b), Some(c)) =
+                (vm.num_of(args[0])?, vm.num_of(args[1])?, vm.num_of(m)?)
+            else {
                 return Err(PyErr::type_error("unsupported operand type(s) for pow()"));
             };
             let big = |n: Num| match n {
@@ -1101,7 +1150,9 @@ fn vars(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
         _ => None,
     };
     let Some(attrs) = attrs else {
-        return Err(PyErr::type_error("vars() argument must have __dict__ attribute"));
+        return Err(PyErr::type_error(
+            "vars() argument must have __dict__ attribute",
+        ));
     };
     let d = vm.alloc(Obj::Dict(crate::heap::Dict::new()))?;
     for (k, v) in attrs {

@@ -53,7 +53,7 @@ fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
         Some(&v) => Some(vm.arg_int(v, "")?),
         None => None,
     };
-    let res = match &mut *vm.get_mut(r)? {
+    match &mut *vm.get_mut(r)? {
         Obj::List(items) => {
             if items.is_empty() {
                 Err(PyErr::index_error("pop from empty list"))
@@ -74,8 +74,7 @@ fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
             }
         }
         _ => Err(PyErr::type_error("pop needs a list")),
-    };
-    res
+    }
 }
 
 fn extend(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
@@ -100,7 +99,13 @@ fn insert(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> 
     Ok(Value::None)
 }
 
-fn position(vm: &mut Vm, r: ObjRef, x: Value, start: usize, stop: usize) -> PyResult<Option<usize>> {
+fn position(
+    vm: &mut Vm,
+    r: ObjRef,
+    x: Value,
+    start: usize,
+    stop: usize,
+) -> PyResult<Option<usize>> {
     let items = match &*vm.get(r)? {
         Obj::List(items) => items.clone(),
         Obj::Tuple(items) => items.to_vec(),

@@ -66,7 +66,10 @@ fn unknown_builtin(_: &mut Vm, _: &[Value], _: &[(Sym, Value)]) -> PyResult<Valu
 }
 
 pub fn builtin_impl(id: u16) -> Impl {
-    table().get(id as usize).map(|d| d.f).unwrap_or(unknown_builtin)
+    table()
+        .get(id as usize)
+        .map(|d| d.f)
+        .unwrap_or(unknown_builtin)
 }
 
 pub fn builtin_name(id: u16) -> &'static str {
@@ -274,7 +277,10 @@ impl Builtins {
     }
 
     pub fn kind_of_class(&self, c: ObjRef) -> Option<ExcKind> {
-        self.exc.iter().position(|&e| e == c).map(|i| kind_from_index(i as u8))
+        self.exc
+            .iter()
+            .position(|&e| e == c)
+            .map(|i| kind_from_index(i as u8))
     }
 
     /// Every built-in object (the audit counts these as roots).
@@ -318,9 +324,15 @@ pub fn arity(name: &str, args: &[Value], min: usize, max: usize) -> PyResult<()>
             format!("{name} expected {min} arguments, got {n}")
         }
     } else if n < min {
-        format!("{name} expected at least {min} argument{}, got {n}", if min == 1 { "" } else { "s" })
+        format!(
+            "{name} expected at least {min} argument{}, got {n}",
+            if min == 1 { "" } else { "s" }
+        )
     } else {
-        format!("{name} expected at most {max} argument{}, got {n}", if max == 1 { "" } else { "s" })
+        format!(
+            "{name} expected at most {max} argument{}, got {n}",
+            if max == 1 { "" } else { "s" }
+        )
     }))
 }
 
@@ -328,7 +340,9 @@ pub fn no_kwargs(name: &str, kw: &[(Sym, Value)]) -> PyResult<()> {
     if kw.is_empty() {
         Ok(())
     } else {
-        Err(PyErr::type_error(format!("{name}() takes no keyword arguments")))
+        Err(PyErr::type_error(format!(
+            "{name}() takes no keyword arguments"
+        )))
     }
 }
 

@@ -18,7 +18,9 @@ pub fn defs() -> Vec<Def> {
         }),
         def("is_integer", Owner::Method(TypeTag::Float), |_, a, _| {
             arity("is_integer", a, 1, 1)?;
-            Ok(Value::Bool(matches!(a[0], Value::Float(f) if f.is_finite() && f.fract() == 0.0)))
+            Ok(Value::Bool(
+                matches!(a[0], Value::Float(f) if f.is_finite() && f.fract() == 0.0),
+            ))
         }),
         def("send", Owner::Method(TypeTag::Generator), send),
         def("send", Owner::Method(TypeTag::Coroutine), send),
@@ -38,7 +40,11 @@ fn send(vm: &mut Vm, args: &[Value], _kw: &[(crate::bytecode::Sym, Value)]) -> P
             // StopIteration carries the return value
             let class = vm.rt.builtins.exc_class(ExcKind::StopIteration);
             vm.incref(Value::Obj(class));
-            let args = if matches!(v, Value::None) { vec![] } else { vec![v] };
+            let args = if matches!(v, Value::None) {
+                vec![]
+            } else {
+                vec![v]
+            };
             let e = vm.alloc(Obj::Exception(Box::new(crate::heap::ExcObj {
                 class,
                 args,

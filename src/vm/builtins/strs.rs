@@ -13,25 +13,43 @@ pub fn defs() -> Vec<Def> {
     vec![
         def("upper", m, |vm, a, _| unary(vm, a, "upper", ts::upper)),
         def("lower", m, |vm, a, _| unary(vm, a, "lower", ts::lower)),
-        def("casefold", m, |vm, a, _| unary(vm, a, "casefold", ts::casefold)),
-        def("capitalize", m, |vm, a, _| unary(vm, a, "capitalize", ts::capitalize)),
+        def("casefold", m, |vm, a, _| {
+            unary(vm, a, "casefold", ts::casefold)
+        }),
+        def("capitalize", m, |vm, a, _| {
+            unary(vm, a, "capitalize", ts::capitalize)
+        }),
         def("title", m, |vm, a, _| unary(vm, a, "title", ts::title)),
-        def("swapcase", m, |vm, a, _| unary(vm, a, "swapcase", ts::swapcase)),
+        def("swapcase", m, |vm, a, _| {
+            unary(vm, a, "swapcase", ts::swapcase)
+        }),
         def("isdigit", m, |vm, a, _| pred(vm, a, "isdigit", ts::isdigit)),
-        def("isdecimal", m, |vm, a, _| pred(vm, a, "isdecimal", ts::isdecimal)),
-        def("isnumeric", m, |vm, a, _| pred(vm, a, "isnumeric", ts::isnumeric)),
+        def("isdecimal", m, |vm, a, _| {
+            pred(vm, a, "isdecimal", ts::isdecimal)
+        }),
+        def("isnumeric", m, |vm, a, _| {
+            pred(vm, a, "isnumeric", ts::isnumeric)
+        }),
         def("isalpha", m, |vm, a, _| pred(vm, a, "isalpha", ts::isalpha)),
         def("isalnum", m, |vm, a, _| pred(vm, a, "isalnum", ts::isalnum)),
         def("isspace", m, |vm, a, _| pred(vm, a, "isspace", ts::isspace)),
         def("isupper", m, |vm, a, _| pred(vm, a, "isupper", ts::isupper)),
         def("islower", m, |vm, a, _| pred(vm, a, "islower", ts::islower)),
         def("istitle", m, |vm, a, _| pred(vm, a, "istitle", ts::istitle)),
-        def("isidentifier", m, |vm, a, _| pred(vm, a, "isidentifier", ts::isidentifier)),
+        def("isidentifier", m, |vm, a, _| {
+            pred(vm, a, "isidentifier", ts::isidentifier)
+        }),
         def("isascii", m, |vm, a, _| pred(vm, a, "isascii", ts::isascii)),
-        def("isprintable", m, |vm, a, _| pred(vm, a, "isprintable", ts::isprintable)),
+        def("isprintable", m, |vm, a, _| {
+            pred(vm, a, "isprintable", ts::isprintable)
+        }),
         def("strip", m, |vm, a, _| strip_like(vm, a, "strip", ts::strip)),
-        def("lstrip", m, |vm, a, _| strip_like(vm, a, "lstrip", ts::lstrip)),
-        def("rstrip", m, |vm, a, _| strip_like(vm, a, "rstrip", ts::rstrip)),
+        def("lstrip", m, |vm, a, _| {
+            strip_like(vm, a, "lstrip", ts::lstrip)
+        }),
+        def("rstrip", m, |vm, a, _| {
+            strip_like(vm, a, "rstrip", ts::rstrip)
+        }),
         def("split", m, |vm, a, k| split(vm, a, k, false)),
         def("rsplit", m, |vm, a, k| split(vm, a, k, true)),
         def("splitlines", m, splitlines),
@@ -42,14 +60,22 @@ pub fn defs() -> Vec<Def> {
         def("index", m, |vm, a, _| find(vm, a, "index", false, true)),
         def("rindex", m, |vm, a, _| find(vm, a, "rindex", true, true)),
         def("count", m, count),
-        def("startswith", m, |vm, a, _| starts_ends(vm, a, "startswith", true)),
-        def("endswith", m, |vm, a, _| starts_ends(vm, a, "endswith", false)),
+        def("startswith", m, |vm, a, _| {
+            starts_ends(vm, a, "startswith", true)
+        }),
+        def("endswith", m, |vm, a, _| {
+            starts_ends(vm, a, "endswith", false)
+        }),
         def("center", m, |vm, a, _| pad(vm, a, "center", ts::center)),
         def("ljust", m, |vm, a, _| pad(vm, a, "ljust", ts::ljust)),
         def("rjust", m, |vm, a, _| pad(vm, a, "rjust", ts::rjust)),
         def("zfill", m, zfill),
-        def("partition", m, |vm, a, _| partition(vm, a, "partition", ts::partition)),
-        def("rpartition", m, |vm, a, _| partition(vm, a, "rpartition", ts::rpartition)),
+        def("partition", m, |vm, a, _| {
+            partition(vm, a, "partition", ts::partition)
+        }),
+        def("rpartition", m, |vm, a, _| {
+            partition(vm, a, "rpartition", ts::rpartition)
+        }),
         def("expandtabs", m, expandtabs),
         def("format", m, format),
         def("encode", m, |vm, a, _| {
@@ -137,7 +163,11 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
     let s = this(vm, args, name)?;
     super::only_kwargs(name, kw, &["sep", "maxsplit"])?;
     arity(name, &args[1..], 0, 2)?;
-    let sep = args.get(1).copied().or(kwarg(kw, "sep")).unwrap_or(Value::None);
+    let sep = args
+        .get(1)
+        .copied()
+        .or(kwarg(kw, "sep"))
+        .unwrap_or(Value::None);
     let maxsplit = match args.get(2).copied().or(kwarg(kw, "maxsplit")) {
         Some(m) => vm.arg_int(m, "")?,
         None => -1,
@@ -366,12 +396,9 @@ fn expandtabs(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Valu
     vm.new_string(ts::expandtabs(&s, t)?)
 }
 
-fn partition(
-    vm: &mut Vm,
-    args: &[Value],
-    name: &str,
-    f: fn(&str, &str) -> Result<(String, String, String), crate::text::PyErr>,
-) -> PyResult<Value> {
+type PartitionFn = fn(&str, &str) -> Result<(String, String, String), crate::text::PyErr>;
+
+fn partition(vm: &mut Vm, args: &[Value], name: &str, f: PartitionFn) -> PyResult<Value> {
     let s = this(vm, args, name)?;
     arity(name, &args[1..], 1, 1)?;
     let sep = str_arg(vm, args[1], "must be str")?;
@@ -410,7 +437,9 @@ fn format(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
                 j += 1;
             }
             if j >= chars.len() {
-                return Err(PyErr::value_error("Single '{' encountered in format string"));
+                return Err(PyErr::value_error(
+                    "Single '{' encountered in format string",
+                ));
             }
             let field: String = chars[i + 1..j].iter().collect();
             let (head, spec) = match field.find(':') {
@@ -467,7 +496,9 @@ fn format(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
                 i += 2;
                 continue;
             }
-            return Err(PyErr::value_error("Single '}' encountered in format string"));
+            return Err(PyErr::value_error(
+                "Single '}' encountered in format string",
+            ));
         } else {
             out.push(c);
             i += 1;

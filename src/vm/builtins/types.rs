@@ -96,7 +96,9 @@ pub fn construct(
         TypeTag::Range => {
             super::no_kwargs("range", kw)?;
             if args.is_empty() {
-                return Err(PyErr::type_error("range expected at least 1 argument, got 0"));
+                return Err(PyErr::type_error(
+                    "range expected at least 1 argument, got 0",
+                ));
             }
             if args.len() > 3 {
                 return Err(PyErr::type_error(format!(
@@ -191,7 +193,9 @@ fn int(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
             ));
         };
         if b != 0 && !(2..=36).contains(&b) {
-            return Err(PyErr::value_error("int() base must be >= 2 and <= 36, or 0"));
+            return Err(PyErr::value_error(
+                "int() base must be >= 2 and <= 36, or 0",
+            ));
         }
         return vm.new_int(text::int::parse_int(&s, b as u32)?);
     }
