@@ -4,6 +4,8 @@
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
 //! - `text`: number formatting and str algorithms against CPython's own results.
+mod cli;
 mod differential;
 mod front;
+mod fuzz;
 mod text;

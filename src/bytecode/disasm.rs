@@ -34,7 +34,7 @@ fn jump_target(i: &Instr) -> Option<u32> {
     use Instr::*;
     match *i {
         Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t) | JumpIfFalseOrPop(t)
-        | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t) | JumpIfNotExcMatch(t) => Some(t),
+        | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t) | JumpIfNotExcMatch(t) | CompareJump(_, t) => Some(t),
         _ => None,
     }
 }
@@ -115,6 +115,14 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             .get(n as usize)
             .map(const_repr)
             .unwrap_or_default(),
+        LoadFast2(n) => format!("{}, {}", code.slot_name(n >> 16), code.slot_name(n & 0xffff)),
+        BinaryFastConst(op, s, c) | AugFastConst(op, s, c) => format!(
+            "{} {}{} {}",
+            code.slot_name(s as u32),
+            op.symbol(),
+            if matches!(*i, AugFastConst(..)) { "=" } else { "" },
+            code.consts.get(c as usize).map(const_repr).unwrap_or_default()
+        ),
         LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
         | LoadClosure(n) => code.slot_name(n).to_string(),
         LoadGlobal(n) | StoreGlobal(n) | DeleteGlobal(n) => program
@@ -127,6 +135,7 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
         Binary(op) => op.symbol().to_string(),
         BinaryInplace(op) => format!("{}=", op.symbol()),
         Compare(op) => op.symbol().to_string(),
+        CompareJump(op, t) => format!("{}, else to {t}", op.symbol()),
         IsOp(neg) => if neg { "is not" } else { "is" }.to_string(),
         ContainsOp(neg) => if neg { "not in" } else { "in" }.to_string(),
         MakeFunction(n) | MakeClass(n) => program

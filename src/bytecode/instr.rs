@@ -92,6 +92,8 @@ pub enum Instr {
     // --- names
     LoadConst(u32),
     LoadFast(u32),
+    /// Two LoadFasts in one: operand is a << 16 | b (superinstruction).
+    LoadFast2(u32),
     StoreFast(u32),
     DeleteFast(u32),
     /// Load the contents of the cell in frame slot n.
@@ -120,6 +122,10 @@ pub enum Instr {
 
     // --- operators
     Binary(BinOpKind),
+    /// `local op const` (LoadFast, LoadConst, Binary fused): slot, const index.
+    BinaryFastConst(BinOpKind, u16, u16),
+    /// `local op= const` (LoadFast, LoadConst, BinaryInplace, StoreFast fused).
+    AugFastConst(BinOpKind, u16, u16),
     /// `x op= y`: like Binary, but a list extends (`+=`) or repeats (`*=`) in place.
     BinaryInplace(BinOpKind),
     Compare(CmpKind),
@@ -133,6 +139,9 @@ pub enum Instr {
     UnaryInvert,
 
     // --- control flow
+    /// Compare, and jump to the operand if the result is false: `Compare` and
+    /// `PopJumpIfFalse` fused by the compiler (loop and `if` tests).
+    CompareJump(CmpKind, u32),
     Jump(u32),
     /// A loop's back edge: the eval breaker is checked here.
     JumpBackward(u32),

@@ -70,6 +70,8 @@ struct ScopeCtx<'a> {
     cells: HashMap<String, u32>,
     frees: HashMap<String, u32>,
     is_async: bool,
+    /// Positions that jumps land on.
+    labels: std::collections::HashSet<u32>,
 }
 
 pub struct Compiler<'a> {
@@ -203,7 +205,7 @@ fn set_target(i: &mut Instr, t: u32) {
     use Instr::*;
     match i {
         Jump(x) | JumpBackward(x) | PopJumpIfFalse(x) | PopJumpIfTrue(x) | JumpIfFalseOrPop(x)
-        | JumpIfTrueOrPop(x) | ForIter(x) | SetupExcept(x) | JumpIfNotExcMatch(x) => *x = t,
+        | JumpIfTrueOrPop(x) | ForIter(x) | SetupExcept(x) | JumpIfNotExcMatch(x) | CompareJump(_, x) => *x = t,
         _ => {}
     }
 }
@@ -307,14 +309,66 @@ impl<'a> Compiler<'a> {
 
     fn emit(&mut self, i: Instr) -> usize {
         let sc = self.sc();
+        let here = sc.b.code.instrs.len() as u32;
+        // Peephole: fuse `Compare; PopJumpIfFalse` unless a jump lands between them.
+        if let (Instr::PopJumpIfFalse(t), Some(&Instr::Compare(op))) = (i, sc.b.code.instrs.last()) {
+            if !sc.labels.contains(&here) {
+                let last = sc.b.code.instrs.len() - 1;
+                sc.b.code.instrs[last] = Instr::CompareJump(op, t);
+                return last;
+            }
+        }
+        // Superinstructions for the commonest sequences (see Instr).
+        let n = sc.b.code.instrs.len();
+        let is_label = |p: usize| sc.labels.contains(&(p as u32));
+        let fused = match (i, sc.b.code.instrs.as_slice()) {
+            (Instr::LoadFast(b), [.., Instr::LoadFast(a)])
+                if *a < 0x10000 && b < 0x10000 && !is_label(n) =>
+            {
+                Some((1, Instr::LoadFast2((*a << 16) | b)))
+            }
+            (Instr::Binary(op), [.., Instr::LoadFast(s), Instr::LoadConst(c)])
+                if *s < 0x10000 && *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
+            {
+                Some((2, Instr::BinaryFastConst(op, *s as u16, *c as u16)))
+            }
+            (
+                Instr::StoreFast(t),
+                [.., Instr::LoadFast(s), Instr::LoadConst(c), Instr::BinaryInplace(op)],
+            ) if *s == t
+                && *s < 0x10000
+                && *c < 0x10000
+                && !is_label(n)
+                && !is_label(n - 1)
+                && !is_label(n - 2) =>
+            {
+                Some((3, Instr::AugFastConst(*op, *s as u16, *c as u16)))
+            }
+            _ => None,
+        };
+        if let Some((k, f)) = fused {
+            let start = n - k;
+            sc.b.code.instrs.truncate(start);
+            sc.b.code.lines.truncate(start + 1);
+            sc.b.code.instrs.push(f);
+            return start;
+        }
         let line = sc.line;
         sc.b.code.instrs.push(i);
         sc.b.code.lines.push(line);
         sc.b.code.instrs.len() - 1
     }
 
+    /// The current position, recorded as a jump target (so no peephole fusion
+    /// swallows the instruction a jump lands on).
+    fn label(&mut self) -> u32 {
+        let h = self.here();
+        self.sc().labels.insert(h);
+        h
+    }
+
     fn patch_here(&mut self, at: usize) {
-        let t = self.here();
+        let t = self.label();
         if let Some(i) = self.sc().b.code.instrs.get_mut(at) {
             set_target(i, t);
         }
@@ -449,6 +503,7 @@ impl<'a> Compiler<'a> {
             cells,
             frees,
             is_async,
+            labels: Default::default(),
         });
         if flags.generator || flags.coroutine {
             self.emit(Instr::GenStart);
@@ -594,7 +649,7 @@ impl<'a> Compiler<'a> {
                 }
             }
             StmtKind::While { test, body, orelse } => {
-                let top = self.here();
+                let top = self.label();
                 self.expr(test)?;
                 let jf = self.emit(Instr::PopJumpIfFalse(0));
                 self.sc().fblocks.push(FBlock::Loop {
@@ -627,7 +682,7 @@ impl<'a> Compiler<'a> {
                 }
                 self.expr(iter)?;
                 self.emit(Instr::GetIter);
-                let top = self.here();
+                let top = self.label();
                 let fi = self.emit(Instr::ForIter(0));
                 self.store_target(target)?;
                 self.sc().fblocks.push(FBlock::Loop {
@@ -1828,7 +1883,7 @@ impl<'a> Compiler<'a> {
             self.expr(&g.iter)?;
         }
         self.emit(Instr::GetIter);
-        let top = self.here();
+        let top = self.label();
         let fi = self.emit(Instr::ForIter(0));
         self.store_target(&g.target)?;
         let mut skips = Vec::new();

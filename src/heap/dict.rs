@@ -11,10 +11,9 @@
 
 use super::value::Value;
 use num_bigint::BigInt;
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DictKey {
     None,
     Int(i64),
@@ -27,11 +26,78 @@ pub enum DictKey {
     Id(u32, u32),
 }
 
+impl DictKey {
+    /// A 64-bit digest of the key's content; `KeyHasher` mixes it.
+    fn digest(&self) -> u64 {
+        match self {
+            DictKey::None => 0x6e6f6e65,
+            DictKey::Int(i) => *i as u64,
+            DictKey::Float(b) => *b,
+            DictKey::Str(s) => {
+                // FNV-1a over 8-byte words: quick for the short keys programs use.
+                let mut h: u64 = 0xcbf29ce484222325 ^ s.len() as u64;
+                let b = s.as_bytes();
+                let mut chunks = b.chunks_exact(8);
+                for c in &mut chunks {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(c);
+                    h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x100000001b3);
+                    h ^= h >> 29;
+                }
+                for &x in chunks.remainder() {
+                    h = (h ^ x as u64).wrapping_mul(0x100000001b3);
+                }
+                h
+            }
+            DictKey::Big(b) => {
+                let (_, digits) = b.to_u64_digits();
+                digits.iter().fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3))
+            }
+            DictKey::Tuple(items) => items
+                .iter()
+                .fold(0x345678, |h: u64, k| (h ^ k.digest()).wrapping_mul(1000003)),
+            DictKey::Id(i, g) => ((*g as u64) << 32) | *i as u64,
+        }
+    }
+}
+
+impl std::hash::Hash for DictKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.digest());
+    }
+}
+
+/// Finishes a key digest with a full 64-bit mixer (MurmurHash3's finaliser), so
+/// that sequential ints spread over the hash table's buckets and control bits.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51afd7ed558ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
+        x ^ (x >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 ^= x;
+    }
+}
+
+type KeyMap = std::collections::HashMap<DictKey, u32, std::hash::BuildHasherDefault<KeyHasher>>;
+
 #[derive(Debug, Default, Clone)]
 pub struct Dict {
     /// (key, value) in insertion order; `None` where an entry was deleted.
     entries: Vec<Option<(Value, Value)>>,
-    index: FxHashMap<DictKey, u32>,
+    index: KeyMap,
 }
 
 impl Dict {
@@ -42,7 +108,7 @@ impl Dict {
     pub fn with_capacity(n: usize) -> Self {
         Dict {
             entries: Vec::with_capacity(n),
-            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            index: KeyMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 

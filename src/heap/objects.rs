@@ -324,6 +324,16 @@ impl Obj {
         }
     }
 
+    /// Facts the VM may read without the slot's lock (see `Heap::plain_function_code`).
+    pub fn aux_hint(&self) -> u64 {
+        match self {
+            Obj::Function(f) if f.closure.is_empty() => {
+                ((f.code as u64) << 32) | super::slots::AUX_PLAIN_FUNCTION
+            }
+            _ => 0,
+        }
+    }
+
     /// A rough size in bytes, for the heap cap (`--max-heap`).
     pub fn approx_size(&self) -> usize {
         64 + match self {

@@ -26,7 +26,10 @@
 use super::objects::Obj;
 use super::value::{ObjRef, Value};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicI64, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::OnceLock;
 
 const SEG_BITS: u32 = 12;
@@ -48,6 +51,9 @@ pub struct Slot {
     alloc_site: AtomicU64,
     /// Who freed the object last: thread number << 48 | code index << 32 | line.
     freed_site: AtomicU64,
+    /// Immutable facts about the object, readable without the lock (see
+    /// `Obj::aux_hint`): written once at allocation, validated by the generation.
+    aux: AtomicU64,
     data: RwLock<Obj>,
 }
 
@@ -58,6 +64,7 @@ impl Slot {
             gen: AtomicU32::new(0),
             alloc_site: AtomicU64::new(0),
             freed_site: AtomicU64::new(0),
+            aux: AtomicU64::new(0),
             data: RwLock::new(Obj::Free),
         }
     }
@@ -95,6 +102,8 @@ pub struct LocalHeap {
     pub site: u64,
     /// This thread's number, for "freed by" reports.
     pub thread: u16,
+    /// Bytes allocated (or, negative, freed) and not yet charged to the heap.
+    bytes: i64,
     /// Use-after-free events seen by this thread (reported by the caller).
     pub errors: Vec<HeapError>,
 }
@@ -115,6 +124,9 @@ pub struct Heap {
 
 const LOCAL_CACHE_MAX: usize = 4096;
 
+/// `aux` tag of a function without a closure: code index in the high half.
+pub const AUX_PLAIN_FUNCTION: u64 = 1;
+
 impl Heap {
     /// A heap that refuses to grow past `max_bytes` (approximately: see `Obj::approx_size`).
     pub fn new(max_bytes: u64, mode: RefcountMode) -> Self {
@@ -134,7 +146,7 @@ impl Heap {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, idx: u32) -> Option<&Slot> {
         let seg = self.segments.get((idx >> SEG_BITS) as usize)?.get()?;
         seg.get(idx as usize & (SEG_SIZE - 1))
@@ -148,6 +160,42 @@ impl Heap {
             return Err(HeapError::Full);
         }
         Ok(())
+    }
+
+    /// Charge a thread's allocation against the cap, in batches: the shared
+    /// counter is touched once per `BATCH` bytes, not once per object.
+    #[inline]
+    fn charge_local(&self, local: &mut LocalHeap, bytes: i64) -> Result<(), HeapError> {
+        const BATCH: i64 = 256 << 10;
+        local.bytes += bytes;
+        if local.bytes > BATCH || local.bytes < -BATCH {
+            let b = std::mem::take(&mut local.bytes);
+            if b > 0 {
+                if let Err(e) = self.charge(b as usize) {
+                    local.bytes = b - bytes;
+                    return Err(e);
+                }
+            } else {
+                self.uncharge((-b) as usize);
+            }
+        }
+        Ok(())
+    }
+
+    /// The code object of a function with no closure, read without taking the
+    /// slot's lock: the generation is read before and after, so a slot freed and
+    /// reused meanwhile is noticed (and the caller takes the slow, checked path).
+    #[inline]
+    pub fn plain_function_code(&self, r: ObjRef) -> Option<u32> {
+        let slot = self.slot(r.idx)?;
+        let g1 = slot.gen.load(Acquire);
+        let aux = slot.aux.load(Acquire);
+        let g2 = slot.gen.load(Acquire);
+        if g1 == r.gen && g2 == r.gen && aux & 0xff == AUX_PLAIN_FUNCTION {
+            Some((aux >> 32) as u32)
+        } else {
+            None
+        }
     }
 
     pub fn uncharge(&self, bytes: usize) {
@@ -188,11 +236,12 @@ impl Heap {
     /// Allocate `obj` with a reference count of one (the caller's reference).
     pub fn alloc(&self, local: &mut LocalHeap, obj: Obj) -> Result<ObjRef, HeapError> {
         let size = obj.approx_size();
-        self.charge(size)?;
+        self.charge_local(local, size as i64)?;
+        let aux = obj.aux_hint();
         let idx = match self.take_free_index(local) {
             Ok(i) => i,
             Err(e) => {
-                self.uncharge(size);
+                local.bytes -= size as i64;
                 return Err(e);
             }
         };
@@ -200,6 +249,7 @@ impl Heap {
         let mut g = slot.data.write();
         let gen = slot.gen.load(Relaxed);
         *g = obj;
+        slot.aux.store(aux, Release);
         slot.rc.store(1, Relaxed);
         slot.alloc_site.store(local.site, Relaxed);
         drop(g);
@@ -213,6 +263,13 @@ impl Heap {
         Ok(slot)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn stale_use(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) {
+        let g = slot.data.read_recursive();
+        local.errors.push(self.stale(slot, r, &g));
+    }
+
     fn stale(&self, slot: &Slot, r: ObjRef, data: &Obj) -> HeapError {
         HeapError::UseAfterFree {
             r,
@@ -223,7 +280,7 @@ impl Heap {
     }
 
     /// Read access to a live object.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, r: ObjRef) -> Result<RwLockReadGuard<'_, Obj>, HeapError> {
         let slot = self.check(r)?;
         let g = slot.data.read_recursive();
@@ -236,7 +293,7 @@ impl Heap {
     /// Write access to a live object. The caller must not hold another guard on the
     /// same slot, and must not release references while holding it (a release can
     /// free objects, and freeing takes locks).
-    #[inline]
+    #[inline(always)]
     pub fn get_mut(&self, r: ObjRef) -> Result<RwLockWriteGuard<'_, Obj>, HeapError> {
         let slot = self.check(r)?;
         let g = slot.data.write();
@@ -271,15 +328,14 @@ impl Heap {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn incref_obj(&self, local: &mut LocalHeap, r: ObjRef) {
         let Some(slot) = self.slot(r.idx) else {
             local.errors.push(HeapError::Wild(r));
             return;
         };
         if slot.gen.load(Relaxed) != r.gen {
-            let g = slot.data.read_recursive();
-            local.errors.push(self.stale(slot, r, &g));
+            self.stale_use(local, slot, r);
             return;
         }
         match self.mode {
@@ -301,14 +357,14 @@ impl Heap {
         }
     }
 
+    #[inline(always)]
     pub fn decref_obj(&self, local: &mut LocalHeap, r: ObjRef) {
         let Some(slot) = self.slot(r.idx) else {
             local.errors.push(HeapError::Wild(r));
             return;
         };
         if slot.gen.load(Relaxed) != r.gen {
-            let g = slot.data.read_recursive();
-            local.errors.push(self.stale(slot, r, &g));
+            self.stale_use(local, slot, r);
             return;
         }
         let now = match self.mode {
@@ -333,6 +389,7 @@ impl Heap {
     /// A count reached zero: free the object, and, iteratively rather than by
     /// recursion (a million-node linked list must not overflow the Rust stack),
     /// everything whose last reference it held.
+    #[inline(never)]
     fn release_zero(&self, local: &mut LocalHeap, r: ObjRef) {
         local.pending.push(r);
         if local.freeing {
@@ -359,8 +416,9 @@ impl Heap {
         slot.freed_site
             .store(((local.thread as u64) << 48) | local.site, Relaxed);
         let obj = std::mem::replace(&mut *g, Obj::Free);
+        slot.aux.store(0, Relaxed);
         drop(g);
-        self.uncharge(obj.approx_size());
+        local.bytes -= obj.approx_size() as i64;
         local.frees += 1;
         if local.free.len() >= LOCAL_CACHE_MAX {
             let mut global = self.free.lock();
@@ -373,6 +431,12 @@ impl Heap {
     /// A thread is ending: give its cached free slots back and add up its counters.
     pub fn retire(&self, local: &mut LocalHeap) {
         self.free.lock().append(&mut local.free);
+        let b = std::mem::take(&mut local.bytes);
+        if b > 0 {
+            self.bytes.fetch_add(b, Relaxed);
+        } else {
+            self.uncharge((-b) as usize);
+        }
         self.allocated.fetch_add(local.allocs, Relaxed);
         self.freed.fetch_add(local.frees, Relaxed);
         local.allocs = 0;

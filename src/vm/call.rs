@@ -103,6 +103,20 @@ impl Vm {
             return Err(PyErr::type_error(format!("'{tn}' object is not callable")));
         };
         let rt = self.rt;
+        if kwnames.is_none() {
+            if let Some(code_id) = rt.heap.plain_function_code(r) {
+                let code = &rt.program.codes[code_id as usize];
+                if code.is_simple() && nargs == code.argcount as usize && code.cellnames.is_empty()
+                {
+                    // Fast path: the arguments are already the first slots.
+                    for _ in nargs..code.nslots() as usize {
+                        self.stack.push(Value::Unbound);
+                    }
+                    self.push_frame(code_id, callee_idx + 1)?;
+                    return Ok(true);
+                }
+            }
+        }
         let g = match rt.heap.get(r) {
             Ok(g) => g,
             Err(e) => {

@@ -143,6 +143,57 @@ impl Vm {
                         self.incref(v);
                         self.stack.push(v);
                     }
+                    Instr::LoadFast2(n) => {
+                        let (a, b) = ((n >> 16) as usize, (n & 0xffff) as usize);
+                        let va = self.stack[base + a];
+                        let vb = self.stack[base + b];
+                        if let Value::Unbound = va {
+                            throw!(unbound_local(code.slot_name(a as u32)));
+                        }
+                        if let Value::Unbound = vb {
+                            throw!(unbound_local(code.slot_name(b as u32)));
+                        }
+                        self.incref(va);
+                        self.incref(vb);
+                        self.stack.push(va);
+                        self.stack.push(vb);
+                    }
+                    Instr::BinaryFastConst(op, s, c) => {
+                        let a = self.stack[base + s as usize];
+                        let b = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        let fast = match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
+                            (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
+                            (Value::Int(x), Value::Float(y)) => float_fast(op, x as f64, y),
+                            (Value::Unbound, _) => throw!(unbound_local(code.slot_name(s as u32))),
+                            _ => None,
+                        };
+                        let v = match fast {
+                            Some(v) => v,
+                            None => tri!(self.binary_op(op, a, b)),
+                        };
+                        self.stack.push(v);
+                    }
+                    Instr::AugFastConst(op, s, c) => {
+                        let slot = base + s as usize;
+                        let a = self.stack[slot];
+                        let b = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        let fast = match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
+                            (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
+                            (Value::Unbound, _) => throw!(unbound_local(code.slot_name(s as u32))),
+                            _ => None,
+                        };
+                        let v = match fast {
+                            Some(v) => v,
+                            None => tri!(self.inplace_op(op, a, b)),
+                        };
+                        // new value in first, then release the old (see StoreFast)
+                        let old = std::mem::replace(&mut self.stack[slot], v);
+                        self.decref(old);
+                    }
                     Instr::StoreFast(n) => {
                         let v = pop!();
                         // New value in first, old one released after: releasing can
@@ -388,6 +439,41 @@ impl Vm {
                         self.decref(b);
                         let v = tri!(r);
                         self.stack.push(v);
+                    }
+                    Instr::CompareJump(op, t) => {
+                        let n = self.stack.len();
+                        if n < 2 {
+                            throw!(stack_underflow());
+                        }
+                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        let truth = match (a, b) {
+                            (Value::Int(x), Value::Int(y)) => {
+                                self.stack.truncate(n - 2);
+                                cmp_fast(op, x, y)
+                            }
+                            (Value::Float(x), Value::Float(y)) => {
+                                self.stack.truncate(n - 2);
+                                cmp_fast_f(op, x, y)
+                            }
+                            _ => {
+                                self.stack.truncate(n - 2);
+                                let r = self.compare_op(op, a, b);
+                                self.decref(a);
+                                self.decref(b);
+                                let v = tri!(r);
+                                match v {
+                                    Value::Bool(t) => t,
+                                    other => {
+                                        let r = self.truthy(other);
+                                        self.decref(other);
+                                        tri!(r)
+                                    }
+                                }
+                            }
+                        };
+                        if !truth {
+                            ip = t as usize;
+                        }
                     }
                     Instr::IsOp(neg) => {
                         let b = pop!();
