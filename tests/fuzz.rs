@@ -1697,3 +1697,42 @@ fn generator_makes_valid_programs() {
     assert!(tiny.contains("def fl(ws, p=0):"));
     assert!(compile_source("gen.py", &tiny).is_ok(), "{tiny}");
 }
+
+/// A tool, not a check: `FUZZ_CASES=2000 cargo test --test main fuzz::save_failures -- --ignored`
+/// runs many generated programs (no shrinking) and writes each one that differs
+/// from python3 to target/tmp/fuzz-failures/, with the difference on top.
+#[test]
+#[ignore = "a tool for hunting bugs, run by hand"]
+fn save_failures() {
+    let cases: u64 = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let first: u64 = std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures");
+    std::fs::create_dir_all(&dir).expect("create the failure directory");
+    let mut failed = 0;
+    for seed in first..first + cases {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let choices: Vec<u8> = (0..600)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        let src = generate(&choices);
+        if let Err(e) = differential(&src) {
+            failed += 1;
+            let (why, _) = e.split_once("\n--- program:\n").unwrap_or((&e, ""));
+            let commented: String = why.lines().map(|l| format!("# {l}\n")).collect();
+            std::fs::write(dir.join(format!("{seed}.py")), commented + &src)
+                .expect("write a failure");
+        }
+    }
+    eprintln!("{failed} of {cases} differ; see {}", dir.display());
+}

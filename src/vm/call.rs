@@ -241,6 +241,11 @@ impl Vm {
         let Some(Value::Obj(names)) = kwnames else {
             return Ok(Vec::new());
         };
+        if let Some(syms) = self.rt.kwname_syms.get(&names) {
+            let at = self.stack.len().saturating_sub(syms.len());
+            let vals = self.stack.drain(at..);
+            return Ok(syms.iter().copied().zip(vals).collect());
+        }
         let names: Vec<Value> = match &*self.get(names)? {
             Obj::Tuple(t) => t.to_vec(),
             _ => vec![],
@@ -306,6 +311,50 @@ impl Vm {
         };
         let code: &Code = &rt.program.codes[f.code as usize];
         let code_id = f.code;
+        // Common case without allocation: positional arguments only, missing ones
+        // from the defaults; cells and closure straight onto the stack.
+        let argc = code.argcount as usize;
+        if kw.is_empty()
+            && code.is_simple()
+            && nargs <= argc
+            && nargs + f.defaults.len() >= argc
+        {
+            let first_default = argc - f.defaults.len();
+            for i in nargs..argc {
+                let d = f.defaults[i - first_default];
+                rt.heap.incref(&mut self.local, d);
+                self.stack.push(d);
+            }
+            for _ in argc..code.nlocals() as usize {
+                self.stack.push(Value::Unbound);
+            }
+            let base = callee_idx + 1;
+            for (i, _) in code.cellnames.iter().enumerate() {
+                let init = code
+                    .cell_args
+                    .iter()
+                    .find(|(c, _)| *c as usize == i)
+                    .map(|&(_, p)| self.stack[base + p as usize])
+                    .unwrap_or(Value::Unbound);
+                rt.heap.incref(&mut self.local, init);
+                match rt.heap.alloc(&mut self.local, Obj::Cell(init)) {
+                    Ok(c) => self.stack.push(Value::Obj(c)),
+                    Err(e) => {
+                        drop(g);
+                        self.decref(init);
+                        self.truncate_stack(callee_idx);
+                        return Err(self.heap_error(e));
+                    }
+                }
+            }
+            for &c in &f.closure {
+                rt.heap.incref(&mut self.local, c);
+                self.stack.push(c);
+            }
+            drop(g);
+            self.push_frame(code_id, base)?;
+            return Ok(true);
+        }
         let defaults = f.defaults.clone();
         let kwdefaults = f.kwdefaults.clone();
         let closure = f.closure.clone();

@@ -85,6 +85,8 @@ pub struct Runtime {
     pub consts: Vec<Box<[Value]>>,
     pub builtins: Builtins,
     pub global_by_sym: FxHashMap<Sym, u32>,
+    /// Keyword-name tuples of calls (constants), already interned.
+    pub kwname_syms: FxHashMap<ObjRef, Box<[Sym]>>,
     pub modules: Mutex<FxHashMap<Sym, Value>>,
     pub out: Mutex<Box<dyn Write + Send>>,
     pub recursion_limit: AtomicU32,
@@ -145,10 +147,24 @@ impl Runtime {
         let builtins =
             Builtins::create(&heap, &mut local).map_err(|_| "heap too small".to_string())?;
         let mut consts = Vec::with_capacity(program.codes.len());
+        let mut kwname_syms = FxHashMap::default();
         for code in &program.codes {
             let mut vals = Vec::with_capacity(code.consts.len());
             for c in &code.consts {
-                vals.push(make_const(&heap, &mut local, c).map_err(|_| "heap too small")?);
+                let v = make_const(&heap, &mut local, c).map_err(|_| "heap too small")?;
+                if let (Const::Tuple(items), Value::Obj(r)) = (c, v) {
+                    let syms: Option<Vec<Sym>> = items
+                        .iter()
+                        .map(|i| match i {
+                            Const::Str(s) => Some(crate::bytecode::intern(s)),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some(syms) = syms {
+                        kwname_syms.insert(r, syms.into_boxed_slice());
+                    }
+                }
+                vals.push(v);
             }
             consts.push(vals.into_boxed_slice());
         }
@@ -160,6 +176,7 @@ impl Runtime {
             consts,
             builtins,
             global_by_sym,
+            kwname_syms,
             modules: Mutex::new(FxHashMap::default()),
             out: Mutex::new(out),
             recursion_limit: AtomicU32::new(options.recursion_limit),
