@@ -1,6 +1,7 @@
 #![forbid(unsafe_code)]
 pub mod bytecode;
 pub mod cli;
+pub mod concurrency;
 pub mod front;
 pub mod heap;
 pub mod stdlib;

@@ -170,11 +170,9 @@ fn non_utf8_source_is_a_syntax_error() {
     assert!(out.stderr.contains("0xff"), "{}", out.stderr);
     assert_eq!(out.stdout, "");
     // after valid lines too, and through stdin
-    let out = run(
-        gilsim()
-            .args(["run", "-"])
-            .write_stdin(b"print(1)\nx = '\xc3('\n".to_vec()),
-    );
+    let out = run(gilsim()
+        .args(["run", "-"])
+        .write_stdin(b"print(1)\nx = '\xc3('\n".to_vec()));
     check_clean_exit(&out, 1);
     assert!(out.stderr.contains("line 2"), "{}", out.stderr);
     assert!(out.stderr.contains("SyntaxError"), "{}", out.stderr);
@@ -209,7 +207,8 @@ fn five_thousand_nested_parentheses() {
         "SyntaxError: too many nested parentheses"
     );
     assert!(
-        out.stderr.starts_with(&format!("  File \"{}\", line 1", p.display())),
+        out.stderr
+            .starts_with(&format!("  File \"{}\", line 1", p.display())),
         "{}",
         out.stderr.chars().take(300).collect::<String>()
     );
@@ -232,11 +231,16 @@ fn two_hundred_thousand_terms() {
 #[test]
 fn runaway_recursion_is_a_recursion_error() {
     let dir = scratch("recursion");
-    let p = write(&dir, "rec.toy", "def f(n):\n    return f(n + 1)\n\n\nf(0)\n");
+    let p = write(
+        &dir,
+        "rec.toy",
+        "def f(n):\n    return f(n + 1)\n\n\nf(0)\n",
+    );
     let out = run_args(&["run", path_str(&p)]);
     check_clean_exit(&out, 1);
     assert!(
-        out.stderr.starts_with("Traceback (most recent call last):\n"),
+        out.stderr
+            .starts_with("Traceback (most recent call last):\n"),
         "{}",
         out.stderr.chars().take(300).collect::<String>()
     );
@@ -285,7 +289,8 @@ fn growing_list_hits_the_heap_cap() {
     check_clean_exit(&out, 1);
     assert_eq!(last_line(&out.stderr), "MemoryError", "{}", out.stderr);
     assert!(
-        out.stderr.starts_with("Traceback (most recent call last):\n"),
+        out.stderr
+            .starts_with("Traceback (most recent call last):\n"),
         "{}",
         out.stderr
     );
@@ -579,7 +584,11 @@ fn stdout_is_flushed_before_the_traceback() {
 
 #[test]
 fn sys_exit_sets_the_status() {
-    let out = run_args(&["run", "-c", "import sys\nprint('a')\nsys.exit(3)\nprint('b')"]);
+    let out = run_args(&[
+        "run",
+        "-c",
+        "import sys\nprint('a')\nsys.exit(3)\nprint('b')",
+    ]);
     check_clean_exit(&out, 3);
     assert_eq!(out.stdout, "a\n");
     assert_eq!(out.stderr, "");
@@ -591,7 +600,12 @@ fn sys_exit_sets_the_status() {
 fn bad_flag_values_are_clap_errors() {
     let out = run_args(&["run", "--max-heap", "banana", "-c", "print(1)"]);
     check_clean_exit(&out, 2);
-    assert!(out.stderr.starts_with("error: invalid value 'banana' for '--max-heap"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("error: invalid value 'banana' for '--max-heap"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stdout, "");
 
     for args in [
@@ -609,7 +623,11 @@ fn bad_flag_values_are_clap_errors() {
     // no subcommand at all: the usage, on stderr
     let out = run_args(&[]);
     check_clean_exit(&out, 2);
-    assert!(out.stderr.contains("Usage: gilsim <COMMAND>"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Usage: gilsim <COMMAND>"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stdout, "");
 }
 
@@ -617,11 +635,7 @@ fn bad_flag_values_are_clap_errors() {
 fn run_without_a_program_exits_2() {
     let out = run_args(&["run"]);
     check_clean_exit(&out, 2);
-    assert!(
-        out.stderr.contains("no program given"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("no program given"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------- features
@@ -647,11 +661,9 @@ fn dash_c_with_arguments() {
 
 #[test]
 fn dash_reads_stdin() {
-    let out = run(
-        gilsim()
-            .args(["run", "-", "p", "q"])
-            .write_stdin("import sys\nprint(6 * 7)\nprint(sys.argv)\n"),
-    );
+    let out = run(gilsim()
+        .args(["run", "-", "p", "q"])
+        .write_stdin("import sys\nprint(6 * 7)\nprint(sys.argv)\n"));
     check_clean_exit(&out, 0);
     assert_eq!(out.stdout, "42\n['-', 'p', 'q']\n");
     // an exception in stdin code names <stdin>
@@ -663,7 +675,10 @@ fn dash_reads_stdin() {
         "{}",
         out.stderr
     );
-    assert_eq!(last_line(&out.stderr), "ZeroDivisionError: division by zero");
+    assert_eq!(
+        last_line(&out.stderr),
+        "ZeroDivisionError: division by zero"
+    );
 }
 
 #[test]
@@ -753,14 +768,20 @@ fn disasm_counter_shows_lines_jumps_and_the_increment() {
 fn disasm_reads_dash_c_and_stdin() {
     let a = run_args(&["disasm", "-c", "x = 1; x += 1"]);
     check_clean_exit(&a, 0);
-    let b = run(gilsim().args(["disasm", "-"]).write_stdin("x = 1; x += 1\n"));
+    let b = run(gilsim()
+        .args(["disasm", "-"])
+        .write_stdin("x = 1; x += 1\n"));
     check_clean_exit(&b, 0);
     assert_eq!(a.stdout, b.stdout);
     assert!(a.stdout.contains("BinaryInplace"), "{}", a.stdout);
     // a syntax error in disasm is reported as in run
     let c = run_args(&["disasm", "-c", "x = = 1"]);
     check_clean_exit(&c, 1);
-    assert!(last_line(&c.stderr).starts_with("SyntaxError"), "{}", c.stderr);
+    assert!(
+        last_line(&c.stderr).starts_with("SyntaxError"),
+        "{}",
+        c.stderr
+    );
 }
 
 fn help_of(args: &[&str]) -> String {

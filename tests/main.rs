@@ -8,4 +8,5 @@ mod cli;
 mod differential;
 mod front;
 mod fuzz;
+mod net;
 mod text;

@@ -33,8 +33,16 @@ fn const_repr(c: &Const) -> String {
 fn jump_target(i: &Instr) -> Option<u32> {
     use Instr::*;
     match *i {
-        Jump(t) | JumpBackward(t) | PopJumpIfFalse(t) | PopJumpIfTrue(t) | JumpIfFalseOrPop(t)
-        | JumpIfTrueOrPop(t) | ForIter(t) | SetupExcept(t) | JumpIfNotExcMatch(t) | CompareJump(_, t) => Some(t),
+        Jump(t)
+        | JumpBackward(t)
+        | PopJumpIfFalse(t)
+        | PopJumpIfTrue(t)
+        | JumpIfFalseOrPop(t)
+        | JumpIfTrueOrPop(t)
+        | ForIter(t)
+        | SetupExcept(t)
+        | JumpIfNotExcMatch(t)
+        | CompareJump(_, t) => Some(t),
         _ => None,
     }
 }
@@ -115,13 +123,24 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             .get(n as usize)
             .map(const_repr)
             .unwrap_or_default(),
-        LoadFast2(n) => format!("{}, {}", code.slot_name(n >> 16), code.slot_name(n & 0xffff)),
+        LoadFast2(n) => format!(
+            "{}, {}",
+            code.slot_name(n >> 16),
+            code.slot_name(n & 0xffff)
+        ),
         BinaryFastConst(op, s, c) | AugFastConst(op, s, c) => format!(
             "{} {}{} {}",
             code.slot_name(s as u32),
             op.symbol(),
-            if matches!(*i, AugFastConst(..)) { "=" } else { "" },
-            code.consts.get(c as usize).map(const_repr).unwrap_or_default()
+            if matches!(*i, AugFastConst(..)) {
+                "="
+            } else {
+                ""
+            },
+            code.consts
+                .get(c as usize)
+                .map(const_repr)
+                .unwrap_or_default()
         ),
         LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
         | LoadClosure(n) => code.slot_name(n).to_string(),

@@ -204,8 +204,16 @@ fn binop_kind(op: BinOp) -> BinOpKind {
 fn set_target(i: &mut Instr, t: u32) {
     use Instr::*;
     match i {
-        Jump(x) | JumpBackward(x) | PopJumpIfFalse(x) | PopJumpIfTrue(x) | JumpIfFalseOrPop(x)
-        | JumpIfTrueOrPop(x) | ForIter(x) | SetupExcept(x) | JumpIfNotExcMatch(x) | CompareJump(_, x) => *x = t,
+        Jump(x)
+        | JumpBackward(x)
+        | PopJumpIfFalse(x)
+        | PopJumpIfTrue(x)
+        | JumpIfFalseOrPop(x)
+        | JumpIfTrueOrPop(x)
+        | ForIter(x)
+        | SetupExcept(x)
+        | JumpIfNotExcMatch(x)
+        | CompareJump(_, x) => *x = t,
         _ => {}
     }
 }
@@ -311,7 +319,8 @@ impl<'a> Compiler<'a> {
         let sc = self.sc();
         let here = sc.b.code.instrs.len() as u32;
         // Peephole: fuse `Compare; PopJumpIfFalse` unless a jump lands between them.
-        if let (Instr::PopJumpIfFalse(t), Some(&Instr::Compare(op))) = (i, sc.b.code.instrs.last()) {
+        if let (Instr::PopJumpIfFalse(t), Some(&Instr::Compare(op))) = (i, sc.b.code.instrs.last())
+        {
             if !sc.labels.contains(&here) {
                 let last = sc.b.code.instrs.len() - 1;
                 sc.b.code.instrs[last] = Instr::CompareJump(op, t);

@@ -51,7 +51,9 @@ impl DictKey {
             }
             DictKey::Big(b) => {
                 let (_, digits) = b.to_u64_digits();
-                digits.iter().fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3))
+                digits
+                    .iter()
+                    .fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3))
             }
             DictKey::Tuple(items) => items
                 .iter()

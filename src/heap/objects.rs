@@ -42,8 +42,47 @@ pub enum TypeTag {
     Coroutine,
     /// BaseException and every class derived from it.
     Exception,
-    /// An object implemented in Rust by a library module (locks, threads, ...).
-    Native,
+    /// An object implemented in Rust by a library module (locks, threads, ...);
+    /// the number says which kind (see `native_kind`).
+    Native(u8),
+}
+
+/// Kinds of native object (the `u8` of `TypeTag::Native`).
+pub mod native_kind {
+    pub const THREAD: u8 = 0;
+    pub const LOCK: u8 = 1;
+    pub const RLOCK: u8 = 2;
+    pub const EVENT: u8 = 3;
+    pub const SEMAPHORE: u8 = 4;
+    pub const QUEUE: u8 = 5;
+    pub const EXECUTOR: u8 = 6;
+    pub const FUTURE: u8 = 7;
+    pub const SESSION: u8 = 8;
+    pub const RESPONSE: u8 = 9;
+    pub const TASK: u8 = 10;
+    pub const EVENT_LOOP_FUTURE: u8 = 11;
+    pub const ASYNC_LOCK: u8 = 12;
+    pub const ASYNC_QUEUE: u8 = 13;
+    pub const ASYNC_SESSION: u8 = 14;
+    pub const ASYNC_RESPONSE: u8 = 15;
+    pub const ASYNC_CTX: u8 = 16;
+    pub const ASYNC_SEMAPHORE: u8 = 17;
+    pub const ASYNC_EVENT: u8 = 18;
+}
+
+/// An object whose state is Rust data owned by a library module (a lock, a
+/// thread, a queue). Its references to Toy values must be reported by
+/// `children`, so that freeing and the audit see them.
+pub trait NativeObject: Send + Sync + std::fmt::Debug {
+    /// Which kind (a `native_kind` constant).
+    fn kind(&self) -> u8;
+    /// Every Toy reference the object holds.
+    fn children(&self, f: &mut dyn FnMut(Value));
+    /// Give up every Toy reference (the object is being freed).
+    fn take_children(&self) -> Vec<Value> {
+        Vec::new()
+    }
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 #[derive(Debug)]
@@ -227,6 +266,7 @@ pub enum Obj {
         obj: Value,
     },
     Generator(Box<GenObj>),
+    Native(Arc<dyn NativeObject>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +361,7 @@ impl Obj {
                 f(*obj)
             }
             Obj::Generator(g) => g.saved.iter().for_each(|&x| f(x)),
+            Obj::Native(n) => n.children(&mut f),
         }
     }
 
@@ -369,6 +410,7 @@ impl Obj {
             Obj::Iter(_) => "iterator",
             Obj::DictView { .. } => "dict view",
             Obj::Super { .. } => "super",
+            Obj::Native(_) => "native object",
             Obj::Generator(g) => {
                 if g.is_coroutine {
                     "coroutine"

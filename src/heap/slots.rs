@@ -420,6 +420,13 @@ impl Heap {
         drop(g);
         local.bytes -= obj.approx_size() as i64;
         local.frees += 1;
+        if let Obj::Native(n) = &obj {
+            // Natives may be shared with Rust threads (an Arc): take their
+            // references out so that they are released exactly once, here.
+            for c in n.take_children() {
+                self.decref(local, c);
+            }
+        }
         if local.free.len() >= LOCAL_CACHE_MAX {
             let mut global = self.free.lock();
             global.extend(local.free.drain(LOCAL_CACHE_MAX / 2..));

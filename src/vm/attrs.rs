@@ -707,6 +707,7 @@ pub fn tag_of_obj(o: &Obj) -> TypeTag {
             ViewKind::Items => TypeTag::DictItems,
         },
         Obj::Super { .. } => TypeTag::Object,
+        Obj::Native(n) => TypeTag::Native(n.kind()),
         Obj::Generator(g) => {
             if g.is_coroutine {
                 TypeTag::Coroutine

@@ -314,11 +314,7 @@ impl Vm {
         // Common case without allocation: positional arguments only, missing ones
         // from the defaults; cells and closure straight onto the stack.
         let argc = code.argcount as usize;
-        if kw.is_empty()
-            && code.is_simple()
-            && nargs <= argc
-            && nargs + f.defaults.len() >= argc
-        {
+        if kw.is_empty() && code.is_simple() && nargs <= argc && nargs + f.defaults.len() >= argc {
             let first_default = argc - f.defaults.len();
             for i in nargs..argc {
                 let d = f.defaults[i - first_default];

@@ -194,6 +194,11 @@ impl Vm {
                 gen.qualname,
                 fake_addr(r)
             )),
+            Obj::Native(_) => {
+                drop(g);
+                let t = self.type_name(v);
+                Ok(format!("<{t} object at {}>", fake_addr(r)))
+            }
             Obj::Free => Ok("<freed object>".into()),
         }
     }

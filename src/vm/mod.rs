@@ -51,10 +51,30 @@ pub trait Hooks: Send + Sync {
     fn blocking(&self, _vm: &mut Vm, f: &mut dyn FnMut()) {
         f()
     }
+
+    /// For layers that need their own hooks type back (threads find the GIL).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 pub struct NoHooks;
-impl Hooks for NoHooks {}
+impl Hooks for NoHooks {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// A thread's GIL and I/O counters (observation reads them when it ends).
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub gil_acquisitions: u64,
+    pub forced_switches: u64,
+    pub voluntary_releases: u64,
+    pub drop_requests: u64,
+    pub gil_hold_ns: u64,
+    pub gil_wait_ns: u64,
+    pub io_ns: u64,
+    pub coroutine_steps: u64,
+}
 
 /// Settings fixed for a run.
 #[derive(Clone, Debug)]
@@ -122,6 +142,11 @@ pub struct Vm {
     pub gen_yielded: bool,
     /// `sys.exit(n)` was called.
     pub exit_code: Option<i32>,
+    /// `threading.get_ident()` of this thread.
+    pub ident: u64,
+    /// This thread's `threading.Thread` object (None until asked for, on the main thread).
+    pub thread_obj: Value,
+    pub counters: Counters,
 }
 
 impl Runtime {
@@ -236,6 +261,9 @@ impl Vm {
             reraising: false,
             gen_yielded: false,
             exit_code: None,
+            ident: 0,
+            thread_obj: Value::None,
+            counters: Counters::default(),
         }
     }
 

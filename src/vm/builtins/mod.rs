@@ -18,7 +18,9 @@ pub mod types;
 use super::exceptions::{kind_from_index, ExcKind, EXC_TABLE};
 use super::{PyErr, PyResult, Vm};
 use crate::bytecode::{intern, Sym};
-use crate::heap::{BuiltinFn, Class, Heap, HeapError, LocalHeap, Obj, ObjRef, TypeTag, Value};
+use crate::heap::{
+    native_kind, BuiltinFn, Class, Heap, HeapError, LocalHeap, Obj, ObjRef, TypeTag, Value,
+};
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -102,7 +104,16 @@ const TYPES: &[(TypeTag, &str)] = &[
     (TypeTag::DictItems, "dict_items"),
     (TypeTag::Generator, "generator"),
     (TypeTag::Coroutine, "coroutine"),
-    (TypeTag::Native, "native"),
+    (TypeTag::Native(native_kind::THREAD), "Thread"),
+    (TypeTag::Native(native_kind::LOCK), "lock"),
+    (TypeTag::Native(native_kind::RLOCK), "RLock"),
+    (TypeTag::Native(native_kind::EVENT), "Event"),
+    (TypeTag::Native(native_kind::SEMAPHORE), "Semaphore"),
+    (TypeTag::Native(native_kind::QUEUE), "Queue"),
+    (TypeTag::Native(native_kind::EXECUTOR), "ThreadPoolExecutor"),
+    (TypeTag::Native(native_kind::FUTURE), "Future"),
+    (TypeTag::Native(native_kind::SESSION), "Session"),
+    (TypeTag::Native(native_kind::RESPONSE), "Response"),
 ];
 
 /// The built-in objects of one runtime, created before the program starts and

@@ -1,0 +1,221 @@
+//! The Global Interpreter Lock, as CPython has implemented it since 3.2
+//! (`Python/ceval_gil.c`, "the new GIL" by Antoine Pitrou).
+//!
+//! # The protocol
+//!
+//! The GIL is just a boolean, `locked`, whose every change is made under a mutex
+//! and announced on a condition variable. Holding the GIL means having set
+//! `locked` to true.
+//!
+//! **Taking it** (`take`, CPython's `take_gil`): a thread that finds the lock held
+//! waits on `cond` for at most one *switch interval* (5 ms by default). If it
+//! wakes because the interval ran out, and no switch happened meanwhile (the
+//! `switch_number` is the one it saw before waiting), it sets a *drop request*
+//! in the eval breaker and goes back to waiting. Waiting with a timeout rather
+//! than requesting at once is what lets a CPU-bound thread run for a whole
+//! interval at a time instead of ping-ponging on every bytecode.
+//!
+//! **Giving it up on request** (`handle_pending` in the VM → `drop_on_request`):
+//! the holder checks the eval breaker only at backward jumps and calls (one
+//! relaxed load). When it finds the drop request it releases the lock and then,
+//! before trying to take it again, waits on `switch_cond` until another thread
+//! has actually taken it (`switch_number` changed). This is *forced switching*
+//! (CPython's `FORCE_SWITCHING`): without it the releasing thread, which is
+//! already running on a core, would usually win the race for the lock it just
+//! released, and the waiter would starve.
+//!
+//! **Giving it up to block** (`release` / `acquire` around a blocking call: sleep,
+//! network, `join`, a `Lock.acquire` that must wait, `Queue.get`): the thread
+//! releases the lock and signals `cond`; it does not wait for anyone to take it.
+//! These are the voluntary releases that let I/O-bound threads overlap.
+//!
+//! # Who writes what
+//!
+//! | field | written by | guarded by | read by |
+//! |---|---|---|---|
+//! | `state.locked`, `state.holder` | `take`, `release` | `mutex` | `take` |
+//! | `state.switch_number` | `take` (on every acquisition by a new holder) | `mutex` | waiters, forced switching |
+//! | `state.waiters` | `take` | `mutex` | `release` (statistics) |
+//! | drop request (a bit of `vm::breaker`) | waiters (set), the new holder (clear) | none: atomic, relaxed | the holder, at back edges and calls |
+//! | `interval_ns` | `sys.setswitchinterval` | none: atomic, relaxed | waiters |
+//!
+//! # A tolerated race
+//!
+//! The drop request is one bit shared by all threads, read without the mutex. A
+//! waiter can set it just after the holder released the lock for another reason;
+//! the next holder then sees a stale request and drops the lock once, early. As in
+//! CPython (see the comment above `COMPUTE_EVAL_BREAKER`), that costs one extra
+//! switch and is harmless: the new holder clears the bit when it takes the lock.
+//!
+//! # Where gilsim differs from CPython
+//!
+//! - The mutex and condition variables are `parking_lot`'s, not pthreads'.
+//! - There is one eval-breaker word per program, not per interpreter state; a
+//!   program is one interpreter.
+//! - `--gil off` makes every operation a no-op: bytecode then runs in parallel on
+//!   every core, which is the point of the simulator.
+//!
+//! The model-checking test (`tests/gil_model.rs`) runs this protocol under `loom`
+//! with two and three threads: mutual exclusion, no lost wake-up (every waiter
+//! eventually holds the lock), and no deadlock.
+
+use super::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// What `take` reports, for the statistics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TakeOutcome {
+    /// It had to wait (the lock was held by another thread).
+    pub waited: bool,
+    /// How many drop requests this thread issued while waiting.
+    pub requests: u32,
+    /// The thread that held the lock when this one started waiting (0: none).
+    pub previous_holder: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    locked: bool,
+    holder: u64,
+    switch_number: u64,
+    waiters: u32,
+}
+
+/// The lock. `Breaker` is whatever the VM checks: here, a function that sets or
+/// clears the drop-request bit.
+pub struct Gil {
+    enabled: bool,
+    interval_ns: AtomicU64,
+    state: Mutex<State>,
+    /// Signalled when the lock is released.
+    cond: Condvar,
+    /// Signalled when a thread takes the lock (forced switching waits on it).
+    switch_cond: Condvar,
+}
+
+/// Sets or clears the drop request in the eval breaker.
+pub trait DropRequest {
+    fn request_drop(&self);
+    fn clear_drop(&self);
+}
+
+impl Gil {
+    pub fn new(enabled: bool, interval: Duration) -> Gil {
+        Gil {
+            enabled,
+            interval_ns: AtomicU64::new(interval.as_nanos().clamp(1, u64::MAX as u128) as u64),
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            switch_cond: Condvar::new(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_ns.load(Relaxed))
+    }
+
+    pub fn set_interval(&self, d: Duration) {
+        self.interval_ns
+            .store(d.as_nanos().clamp(1, u64::MAX as u128) as u64, Relaxed);
+    }
+
+    /// Take the lock for thread `tid` (CPython's `take_gil`).
+    pub fn take(&self, tid: u64, breaker: &dyn DropRequest) -> TakeOutcome {
+        let mut out = TakeOutcome::default();
+        if !self.enabled {
+            return out;
+        }
+        let mut st = self.state.lock();
+        if st.locked {
+            out.waited = true;
+            out.previous_holder = st.holder;
+            st.waiters += 1;
+            while st.locked {
+                let seen = st.switch_number;
+                let timed_out = self.cond.wait_for(&mut st, self.interval());
+                // Still held, by the same holder, a whole interval later: ask it
+                // to let go.
+                if timed_out && st.locked && st.switch_number == seen {
+                    breaker.request_drop();
+                    out.requests += 1;
+                }
+            }
+            st.waiters -= 1;
+        }
+        st.locked = true;
+        if st.holder != tid {
+            st.switch_number += 1;
+        }
+        st.holder = tid;
+        // A request aimed at the previous holder is now satisfied.
+        breaker.clear_drop();
+        drop(st);
+        // Forced switching: the thread that dropped on request waits for this.
+        self.switch_cond.notify_all();
+        out
+    }
+
+    /// Release the lock (CPython's `drop_gil`), waking one waiter.
+    pub fn release(&self, tid: u64) {
+        if !self.enabled {
+            return;
+        }
+        let mut st = self.state.lock();
+        if st.locked && st.holder == tid {
+            st.locked = false;
+        }
+        drop(st);
+        self.cond.notify_one();
+    }
+
+    /// Honour a drop request: release, wait until another thread has taken the
+    /// lock (forced switching), then take it back. Returns the take's outcome
+    /// and whether a switch really happened.
+    pub fn drop_on_request(&self, tid: u64, breaker: &dyn DropRequest) -> (TakeOutcome, bool) {
+        if !self.enabled {
+            return (TakeOutcome::default(), false);
+        }
+        let switched;
+        {
+            let mut st = self.state.lock();
+            let seen = st.switch_number;
+            st.locked = false;
+            self.cond.notify_one();
+            if st.waiters > 0 {
+                // Wait until someone else has taken it (bounded: a waiter that
+                // gave up meanwhile must not leave us stuck).
+                let mut rounds = 0;
+                while st.switch_number == seen && st.waiters > 0 && rounds < 1000 {
+                    self.switch_cond.wait_for(&mut st, Duration::from_millis(1));
+                    rounds += 1;
+                }
+                switched = st.switch_number != seen;
+            } else {
+                // Nobody is waiting: the request was stale.
+                breaker.clear_drop();
+                switched = false;
+            }
+        }
+        (self.take(tid, breaker), switched)
+    }
+
+    /// Who holds the lock now (0: nobody), for observers.
+    pub fn holder(&self) -> u64 {
+        let st = self.state.lock();
+        if st.locked {
+            st.holder
+        } else {
+            0
+        }
+    }
+
+    /// Number of times the lock changed hands.
+    pub fn switch_number(&self) -> u64 {
+        self.state.lock().switch_number
+    }
+}
