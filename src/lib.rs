@@ -4,6 +4,7 @@ pub mod cli;
 pub mod concurrency;
 pub mod front;
 pub mod heap;
+pub mod observe;
 pub mod stdlib;
 pub mod text;
 pub mod vm;

@@ -2,7 +2,7 @@
 //! The `gilsim` command: clap parsing and the exit status, nothing else.
 
 use clap::{Parser, Subcommand};
-use gilsim::cli::config::{parse_size, RunConfig, Source};
+use gilsim::cli::config::{parse_duration, parse_size, RunConfig, Source};
 use gilsim::cli::run;
 use gilsim::heap::RefcountMode;
 use std::process::ExitCode;
@@ -32,6 +32,9 @@ Examples:
   gilsim run -c 'print(sum(range(10)))'
   echo 'print(1 + 1)' | gilsim run -
   gilsim run --audit programs/lists.toy       # heap audit on stderr at exit
+  gilsim run programs/cpu_bound.toy --gil on --stats    # 4 threads, no speed-up
+  gilsim run programs/cpu_bound.toy --gil off --stats   # the same threads in parallel
+  gilsim run programs/cpu_bound.toy --switch-interval 100us --stats
   gilsim run programs/args.toy one two        # sys.argv[1:] == ['one', 'two']")]
     Run {
         /// Program text to run instead of a file (like python3 -c).
@@ -47,6 +50,26 @@ Examples:
         /// How reference counts are updated: plain (load then store, as CPython) or atomic.
         #[arg(long, value_name = "MODE", default_value = "plain", value_parser = ["plain", "atomic"])]
         refcount: String,
+        /// The global interpreter lock: on (CPython's GIL) or off (bytecode runs in
+        /// parallel on every core, and reference counts race).
+        #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+        gil: String,
+        /// How long a thread waiting for the GIL waits before asking the holder
+        /// to drop it (CPython's sys.setswitchinterval; e.g. 5ms, 100us).
+        #[arg(long, value_name = "DURATION", default_value = "5ms", value_parser = parse_duration)]
+        switch_interval: f64,
+        /// Print per-thread GIL statistics to stderr when the program ends.
+        #[arg(long)]
+        stats: bool,
+        /// Write the statistics as JSON to FILE (`-` for stdout).
+        #[arg(long, value_name = "FILE")]
+        stats_json: Option<String>,
+        /// Seed of the simulated network (latencies and bodies are a function of it).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Latency scale of the simulated network (each URL takes 0.5x-1.5x of it).
+        #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+        latency: f64,
         /// The program file (`-` for standard input).
         file: Option<String>,
         /// Arguments for the program (sys.argv[1:]).
@@ -86,6 +109,12 @@ fn main() -> ExitCode {
             audit,
             max_heap,
             refcount,
+            gil,
+            switch_interval,
+            stats,
+            stats_json,
+            seed,
+            latency,
             file,
             args,
         } => {
@@ -105,6 +134,12 @@ fn main() -> ExitCode {
                     } else {
                         RefcountMode::Plain
                     },
+                    gil: gil == "on",
+                    switch_interval,
+                    stats,
+                    stats_json,
+                    seed,
+                    latency,
                 }),
                 Err(msg) => {
                     eprintln!("{msg}");

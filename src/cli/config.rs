@@ -20,6 +20,17 @@ pub struct RunConfig {
     pub audit: bool,
     pub max_heap: u64,
     pub refcount: RefcountMode,
+    /// `--gil on|off`
+    pub gil: bool,
+    /// `--switch-interval`, seconds
+    pub switch_interval: f64,
+    /// `--stats`: print the table to stderr at exit
+    pub stats: bool,
+    /// `--stats-json FILE`
+    pub stats_json: Option<String>,
+    /// `--seed` and `--latency`: the simulated network
+    pub seed: u64,
+    pub latency: f64,
 }
 
 impl Default for RunConfig {
@@ -30,6 +41,12 @@ impl Default for RunConfig {
             audit: false,
             max_heap: 4 << 30,
             refcount: RefcountMode::Plain,
+            gil: true,
+            switch_interval: 0.005,
+            stats: false,
+            stats_json: None,
+            seed: 0,
+            latency: 0.1,
         }
     }
 }

@@ -10,7 +10,9 @@ use crate::bytecode::{disasm, Program};
 use crate::front::diagnostics::{render, SyntaxError, SyntaxErrorKind};
 use crate::front::{compiler, parser};
 use crate::heap::{audit, Value};
-use crate::vm::{NoHooks, Options, Runtime, Vm};
+use crate::concurrency::threads::GilHooks;
+use crate::observe::stats::{process_cpu_seconds, HeapInfo, RunConfigInfo, StatsReport};
+use crate::vm::{Options, Runtime, Vm};
 use std::io::{Read, Write};
 
 /// Stack size of the thread that parses, compiles and runs the main program:
@@ -155,7 +157,12 @@ fn run_here(config: &RunConfig) -> i32 {
         1 << 16,
         std::io::stdout(),
     ));
-    let rt = match Runtime::new(program, options, out, Box::new(NoHooks)) {
+    let hooks = GilHooks::new(
+        config.gil,
+        std::time::Duration::from_secs_f64(config.switch_interval.max(1e-9)),
+    );
+    let started = std::time::Instant::now();
+    let rt = match Runtime::new(program, options, out, Box::new(hooks)) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gilsim: cannot start: {e}");
@@ -163,10 +170,59 @@ fn run_here(config: &RunConfig) -> i32 {
         }
     };
     let mut vm = Vm::new(rt, "MainThread".into());
+    let hooks = GilHooks::of(&vm);
+    if let Some(h) = hooks {
+        h.main_enter(&mut vm);
+    }
     let status = run_main(&mut vm);
     vm.flush_out();
+    if let Some(h) = hooks {
+        // waits for non-daemon threads, as Python does at exit
+        h.main_exit(&mut vm);
+    }
+    vm.flush_out();
+    vm.finish();
+    if config.stats || config.stats_json.is_some() {
+        let (allocated, freed) = rt.heap.totals();
+        let report = StatsReport {
+            config: RunConfigInfo {
+                gil: config.gil,
+                switch_interval_s: config.switch_interval,
+                refcount: match config.refcount {
+                    crate::heap::RefcountMode::Plain => "plain".into(),
+                    crate::heap::RefcountMode::Atomic => "atomic".into(),
+                },
+                seed: config.seed,
+                latency_s: config.latency,
+                program: loaded.name.clone(),
+            },
+            wall_s: started.elapsed().as_secs_f64(),
+            cpu_s: process_cpu_seconds(),
+            threads: hooks.map(|h| h.collected()).unwrap_or_default(),
+            heap: HeapInfo {
+                allocated,
+                freed,
+                live: allocated.saturating_sub(freed),
+            },
+        };
+        if config.stats {
+            eprint!("{}", report.table());
+        }
+        if let Some(path) = &config.stats_json {
+            let text = report.json();
+            let written = if path == "-" {
+                print!("{text}");
+                Ok(())
+            } else {
+                std::fs::write(path, text)
+            };
+            if let Err(e) = written {
+                eprintln!("gilsim: cannot write stats to '{path}': {e}");
+                return if status == 0 { 2 } else { status };
+            }
+        }
+    }
     if config.audit {
-        vm.finish();
         let report = audit_runtime(&vm);
         eprint!("{report}");
     }

@@ -583,6 +583,7 @@ pub fn fetch_loopback(url: &str) -> Result<SimResponse, NetError> {
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);
     let mut body = Vec::new();
     if no_body {
+        // 1xx, 204 and 304 responses never have a body.
     } else if chunked {
         loop {
             let line = read_line(&mut reader).map_err(err)?;

@@ -8,7 +8,7 @@
 //! object.
 
 use super::gil::{DropRequest, Gil};
-use super::sync::{Condvar, Mutex};
+use super::sync::Mutex;
 use crate::heap::{native_kind, NativeObject, Obj, Value};
 use crate::vm::breaker::{Breaker, DROP_REQUEST};
 use crate::vm::{Hooks, PyErr, PyResult, Vm};
@@ -72,6 +72,10 @@ impl ThreadHandle {
             call: parking_lot::Mutex::new(call),
         }
     }
+    /// For the main thread's object: it runs already.
+    pub fn mark_running(&self) {
+        self.started.store(true, Relaxed);
+    }
     pub fn is_started(&self) -> bool {
         self.started.load(Relaxed)
     }
@@ -122,6 +126,9 @@ impl NativeObject for ThreadHandle {
     fn as_any(&self) -> &dyn Any {
         self
     }
+    fn into_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
 }
 
 /// Per-thread bookkeeping the hooks keep while a thread runs.
@@ -137,6 +144,7 @@ pub struct GilHooks {
     stats: Mutex<Vec<ThreadStats>>,
     next_number: AtomicU32,
     next_ident: AtomicU64,
+    exit_work: Mutex<Vec<Box<dyn FnOnce(&mut Vm) + Send>>>,
     /// Program start, for timelines.
     pub epoch: Instant,
 }
@@ -153,6 +161,7 @@ impl GilHooks {
             stats: Mutex::new(Vec::new()),
             next_number: AtomicU32::new(1),
             next_ident: AtomicU64::new(1),
+            exit_work: Mutex::new(Vec::new()),
             epoch: Instant::now(),
         }
     }
@@ -173,7 +182,7 @@ impl GilHooks {
         self.next_number.fetch_add(1, Relaxed)
     }
 
-    fn take(&self, vm: &mut Vm) {
+    pub fn take(&self, vm: &mut Vm) {
         let t0 = Instant::now();
         let out = self.gil.take(vm.ident, &vm.rt.breaker);
         let waited = t0.elapsed();
@@ -185,7 +194,7 @@ impl GilHooks {
         CLOCK.with(|c| c.borrow_mut().held_since = Some(Instant::now()));
     }
 
-    fn release(&self, vm: &mut Vm) {
+    pub fn release(&self, vm: &mut Vm) {
         CLOCK.with(|c| {
             if let Some(s) = c.borrow_mut().held_since.take() {
                 vm.counters.gil_hold_ns += s.elapsed().as_nanos() as u64;
@@ -236,16 +245,45 @@ impl GilHooks {
         }
         let call = *handle.call.lock();
         let Some((target, args, kwargs)) = call else {
-            return Err(PyErr::new(
-                crate::vm::ExcKind::RuntimeError,
-                "thread has no target",
-            ));
+            return Err(PyErr::new(crate::vm::ExcKind::RuntimeError, "thread has no target"));
         };
-        // The new thread owns its own references to what it will call, and one to
-        // its Thread object (for current_thread()).
-        for v in [target, args, kwargs, obj] {
+        // The new thread owns its own references to what it will call.
+        for v in [target, args, kwargs] {
             vm.incref(v);
         }
+        let name = handle.name.lock().clone();
+        let body = move |tvm: &mut Vm| {
+            let args_v = tvm.tuple_items(args).unwrap_or_default();
+            let kw = kw_pairs(tvm, kwargs);
+            let r = tvm.call_value(target, &args_v, &kw);
+            match r {
+                Ok(v) => tvm.decref(v),
+                Err(e) => report_thread_exception(tvm, &name, e),
+            }
+            for v in [target, args, kwargs] {
+                tvm.decref(v);
+            }
+        };
+        if let Err(e) = self.spawn(vm, handle, obj, Box::new(body)) {
+            for v in [target, args, kwargs] {
+                vm.decref(v);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Run `body` on a new OS thread with its own VM, under the GIL; `obj` is the
+    /// thread's `Thread` object (or None), `handle` tracks its life.
+    pub fn spawn(
+        &self,
+        vm: &mut Vm,
+        handle: Arc<ThreadHandle>,
+        obj: Value,
+        body: Box<dyn FnOnce(&mut Vm) + Send>,
+    ) -> PyResult<()> {
+        handle.started.store(true, Relaxed);
+        vm.incref(obj);
         let ident = self.new_ident();
         handle.ident.store(ident, Relaxed);
         self.threads.lock().push(handle.clone());
@@ -256,23 +294,14 @@ impl GilHooks {
             .name(name.clone())
             .stack_size(THREAD_STACK)
             .spawn(move || {
-                let mut tvm = Vm::new(rt, name.clone());
+                let mut tvm = Vm::new(rt, name);
                 tvm.ident = ident;
                 tvm.thread_obj = obj;
                 let hooks = rt.hooks.as_any().downcast_ref::<GilHooks>();
                 if let Some(h) = hooks {
                     h.take(&mut tvm);
                 }
-                let args_v = tvm.tuple_items(args).unwrap_or_default();
-                let kw = kw_pairs(&mut tvm, kwargs);
-                let r = tvm.call_value(target, &args_v, &kw);
-                match r {
-                    Ok(v) => tvm.decref(v),
-                    Err(e) => report_thread_exception(&mut tvm, &name, e),
-                }
-                for v in [target, args, kwargs] {
-                    tvm.decref(v);
-                }
+                body(&mut tvm);
                 tvm.flush_out();
                 let me = std::mem::replace(&mut tvm.thread_obj, Value::None);
                 tvm.decref(me);
@@ -287,9 +316,7 @@ impl GilHooks {
             });
         if let Err(e) = spawned {
             handle.finish();
-            for v in [target, args, kwargs, obj] {
-                vm.decref(v);
-            }
+            vm.decref(obj);
             return Err(PyErr::new(
                 crate::vm::ExcKind::RuntimeError,
                 format!("can't start new thread: {e}"),
@@ -298,9 +325,19 @@ impl GilHooks {
         Ok(())
     }
 
+    /// Register work to do when the main thread ends, before waiting for threads
+    /// (executors shut down here, as `concurrent.futures` does at exit).
+    pub fn at_exit(&self, f: Box<dyn FnOnce(&mut Vm) + Send>) {
+        self.exit_work.lock().push(f);
+    }
+
     /// The main thread ends: like CPython's `threading._shutdown`, wait for every
     /// non-daemon thread (without holding the GIL), then record the main thread.
     pub fn main_exit(&self, vm: &mut Vm) {
+        let work: Vec<Box<dyn FnOnce(&mut Vm) + Send>> = std::mem::take(&mut *self.exit_work.lock());
+        for w in work {
+            w(vm);
+        }
         loop {
             let pending: Vec<Arc<ThreadHandle>> = self
                 .threads

@@ -83,6 +83,8 @@ pub trait NativeObject: Send + Sync + std::fmt::Debug {
         Vec::new()
     }
     fn as_any(&self) -> &dyn std::any::Any;
+    /// The same object as `Any`, to recover its concrete `Arc`.
+    fn into_any_arc(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
 #[derive(Debug)]

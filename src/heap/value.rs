@@ -21,8 +21,9 @@ pub struct ObjRef {
     pub gen: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Value {
+    #[default]
     None,
     Bool(bool),
     Int(i64),

@@ -3,7 +3,10 @@
 //! A module is created the first time a program imports it (`create_module`) and
 //! cached by the runtime. Its functions are ordinary built-ins (`Owner::Module`).
 
+pub mod concurrent_futures;
+pub mod queue;
 pub mod sys;
+pub mod threading;
 pub mod time;
 pub mod typing;
 
@@ -17,14 +20,82 @@ pub fn defs() -> Vec<Def> {
     let mut v = Vec::new();
     v.extend(time::defs());
     v.extend(sys::defs());
+    v.extend(threading::defs());
+    v.extend(queue::defs());
+    v.extend(concurrent_futures::defs());
     v
+}
+
+/// Run `f` on the native object of type `T` inside `v` (a method's `self`).
+pub fn native<T: 'static, R>(
+    vm: &mut Vm,
+    v: Option<Value>,
+    f: impl FnOnce(&mut Vm, &T) -> R,
+) -> PyResult<R> {
+    let v = v.unwrap_or(Value::None);
+    let arc = threading::native_arc(vm, v)?;
+    match arc.as_any().downcast_ref::<T>() {
+        Some(t) => Ok(f(vm, t)),
+        None => {
+            let t = vm.type_name(v);
+            Err(crate::vm::PyErr::type_error(format!(
+                "descriptor doesn't apply to a '{t}' object"
+            )))
+        }
+    }
+}
+
+/// Calling a native class (`threading.Lock()`, `queue.Queue(3)`, ...).
+pub fn construct_native(
+    vm: &mut Vm,
+    kind: u8,
+    args: &[Value],
+    kw: &[(Sym, Value)],
+) -> PyResult<Value> {
+    use crate::heap::native_kind as nk;
+    match kind {
+        nk::THREAD | nk::LOCK | nk::RLOCK | nk::EVENT | nk::SEMAPHORE => {
+            threading::construct(vm, kind, args, kw)
+        }
+        nk::QUEUE => queue::construct(vm, args, kw),
+        nk::EXECUTOR => concurrent_futures::construct(vm, args, kw),
+        _ => Err(crate::vm::PyErr::type_error("cannot create instances of this type directly")),
+    }
+}
+
+/// Data attributes of native objects (`thread.name`, `response.text`, ...).
+pub fn native_attr(vm: &mut Vm, obj: Value, name: Sym) -> PyResult<Option<Value>> {
+    let n = threading::native_arc(vm, obj)?;
+    threading::attr(vm, &n, name)
+}
+
+/// A class object of a native kind (borrowed), to put in a module.
+fn class_of(vm: &mut Vm, kind: u8) -> (Sym, Value) {
+    let c = Value::Obj(vm.rt.builtins.type_class(crate::heap::TypeTag::Native(kind)));
+    vm.incref(c);
+    let name = vm.class_name(c.as_obj().unwrap_or(vm.rt.builtins.object));
+    (intern(&name), c)
+}
+
+/// A new exception class `module.name` deriving from `base`.
+fn exception_class(vm: &mut Vm, module: &str, name: &str, base: crate::vm::ExcKind) -> PyResult<Value> {
+    let b = vm.rt.builtins.exc_class(base);
+    vm.incref(Value::Obj(b));
+    vm.alloc(Obj::Class(Box::new(crate::heap::Class {
+        name: name.into(),
+        qualname: name.into(),
+        base: Some(b),
+        attrs: Default::default(),
+        tag: Some(crate::heap::TypeTag::Exception),
+        module: module.into(),
+    })))
 }
 
 /// A new module object holding the built-ins registered for `name`, plus `extra`.
 pub fn module_with(vm: &mut Vm, name: &str, extra: Vec<(Sym, Value)>) -> PyResult<Value> {
     let mut attrs = extra;
     for (i, d) in table().iter().enumerate() {
-        if d.owner == Owner::Module(module_key(name)) {
+        if matches!(d.owner, Owner::Module(m) if m == name) {
             if let Some(f) = vm.rt.builtins.function(i) {
                 vm.incref(f);
                 attrs.push((intern(d.name), f));
@@ -37,14 +108,6 @@ pub fn module_with(vm: &mut Vm, name: &str, extra: Vec<(Sym, Value)>) -> PyResul
     })))
 }
 
-/// Module names as they appear in `Owner::Module` (static strings).
-fn module_key(name: &str) -> &'static str {
-    match name {
-        "time" => "time",
-        "sys" => "sys",
-        _ => "",
-    }
-}
 
 /// Build module `name`, or None if there is no such built-in module.
 pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
@@ -52,6 +115,37 @@ pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
         "time" => module_with(vm, "time", vec![])?,
         "sys" => sys::create(vm)?,
         "typing" => typing::create(vm)?,
+        "threading" => {
+            use crate::heap::native_kind as nk;
+            let mut attrs = Vec::new();
+            for k in [nk::THREAD, nk::RLOCK, nk::EVENT, nk::SEMAPHORE] {
+                attrs.push(class_of(vm, k));
+            }
+            let (_, lock) = class_of(vm, nk::LOCK);
+            attrs.push((intern("Lock"), lock));
+            let (_, sem) = class_of(vm, nk::SEMAPHORE);
+            attrs.push((intern("BoundedSemaphore"), sem));
+            module_with(vm, "threading", attrs)?
+        }
+        "queue" => {
+            let q = class_of(vm, crate::heap::native_kind::QUEUE);
+            let empty = exception_class(vm, "queue", "Empty", crate::vm::ExcKind::Exception)?;
+            let full = exception_class(vm, "queue", "Full", crate::vm::ExcKind::Exception)?;
+            module_with(vm, "queue", vec![q, (intern("Empty"), empty), (intern("Full"), full)])?
+        }
+        "concurrent.futures" | "concurrent" => {
+            use crate::heap::native_kind as nk;
+            let ex = class_of(vm, nk::EXECUTOR);
+            let fu = class_of(vm, nk::FUTURE);
+            let te = Value::Obj(vm.rt.builtins.exc_class(crate::vm::ExcKind::TimeoutError));
+            vm.incref(te);
+            let futures = module_with(vm, "concurrent.futures", vec![ex, fu, (intern("TimeoutError"), te)])?;
+            if name == "concurrent" {
+                module_with(vm, "concurrent", vec![(intern("futures"), futures)])?
+            } else {
+                futures
+            }
+        }
         _ => return Ok(None),
     }))
 }

@@ -43,6 +43,31 @@ pub fn defs() -> Vec<Def> {
             vm.rt.recursion_limit.store(n, Relaxed);
             Ok(Value::None)
         }),
+        def("getswitchinterval", m, |vm, a, _| {
+            arity("getswitchinterval", a, 0, 0)?;
+            let s = crate::concurrency::threads::GilHooks::of(vm)
+                .map(|h| h.gil.interval().as_secs_f64())
+                .unwrap_or(0.005);
+            Ok(Value::Float(s))
+        }),
+        def("setswitchinterval", m, |vm, a, _| {
+            arity("setswitchinterval", a, 1, 1)?;
+            let s = match a[0] {
+                Value::Int(i) => i as f64,
+                Value::Float(f) => f,
+                v => {
+                    let t = vm.type_name(v);
+                    return Err(PyErr::type_error(format!("must be real number, not {t}")));
+                }
+            };
+            if !(s > 0.0) {
+                return Err(PyErr::value_error("switch interval must be strictly positive"));
+            }
+            if let Some(h) = crate::concurrency::threads::GilHooks::of(vm) {
+                h.gil.set_interval(std::time::Duration::from_secs_f64(s.min(1e6)));
+            }
+            Ok(Value::None)
+        }),
         def("exit", m, |vm, a, _| {
             let code = a.first().copied().unwrap_or(Value::None);
             vm.exit_code = Some(match code {

@@ -356,6 +356,11 @@ impl Vm {
             }
         };
         let Some(tag) = tag else { return Ok(None) };
+        if let TypeTag::Native(_) = tag {
+            if let Some(v) = crate::stdlib::native_attr(self, obj, name)? {
+                return Ok(Some(v));
+            }
+        }
         if let (TypeTag::Int | TypeTag::Bool | TypeTag::Float, true) =
             (tag, name == sym::real || name == sym::imag)
         {

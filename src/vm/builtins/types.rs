@@ -154,6 +154,7 @@ pub fn construct(
                 attrs: vec![],
             }))
         }
+        TypeTag::Native(kind) => crate::stdlib::construct_native(vm, kind, args, kw),
         _ => {
             let n = vm.class_name(class);
             Err(PyErr::type_error(format!("cannot create '{n}' instances")))

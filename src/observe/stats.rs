@@ -1,0 +1,233 @@
+//! `--stats` and `--stats-json`: what the lock cost, per thread and in total.
+//!
+//! The counters are plain per-thread integers kept by the VM and the GIL hooks
+//! and handed over when a thread ends (`concurrency::threads::ThreadStats`), so
+//! collecting them costs nothing while the program runs.
+
+use crate::concurrency::threads::ThreadStats;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunConfigInfo {
+    pub gil: bool,
+    pub switch_interval_s: f64,
+    pub refcount: String,
+    pub seed: u64,
+    pub latency_s: f64,
+    pub program: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HeapInfo {
+    pub allocated: u64,
+    pub freed: u64,
+    pub live: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StatsReport {
+    pub config: RunConfigInfo,
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    pub threads: Vec<ThreadStats>,
+    pub heap: HeapInfo,
+}
+
+/// User + system CPU time of this process, from /proc (0 where unavailable).
+pub fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // fields after the command name, which is in parentheses and may hold spaces
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+impl StatsReport {
+    pub fn totals(&self) -> ThreadStats {
+        let mut t = ThreadStats {
+            name: "total".into(),
+            ..Default::default()
+        };
+        for s in &self.threads {
+            t.instructions += s.instructions;
+            t.gil_acquisitions += s.gil_acquisitions;
+            t.forced_switches += s.forced_switches;
+            t.voluntary_releases += s.voluntary_releases;
+            t.drop_requests += s.drop_requests;
+            t.gil_hold_s += s.gil_hold_s;
+            t.gil_wait_s += s.gil_wait_s;
+            t.io_s += s.io_s;
+            t.allocs += s.allocs;
+            t.frees += s.frees;
+        }
+        t
+    }
+
+    /// The table printed by `--stats`.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let c = &self.config;
+        let _ = writeln!(
+            out,
+            "gilsim stats: gil {}, switch interval {}, refcount {}; wall {:.3} s, cpu {:.3} s",
+            if c.gil { "on" } else { "off" },
+            fmt_interval(c.switch_interval_s),
+            c.refcount,
+            self.wall_s,
+            self.cpu_s
+        );
+        let _ = writeln!(
+            out,
+            "{:<28} {:>13} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "thread", "instructions", "acquired", "forced", "released", "requests", "hold s", "wait s", "io s"
+        );
+        let mut rows: Vec<&ThreadStats> = self.threads.iter().collect();
+        rows.sort_by_key(|s| s.ident);
+        let total = self.totals();
+        for s in rows.into_iter().chain(std::iter::once(&total)) {
+            let _ = writeln!(
+                out,
+                "{:<28} {:>13} {:>9} {:>8} {:>9} {:>9} {:>9.3} {:>9.3} {:>9.3}",
+                truncate(&s.name, 28),
+                s.instructions,
+                s.gil_acquisitions,
+                s.forced_switches,
+                s.voluntary_releases,
+                s.drop_requests,
+                s.gil_hold_s,
+                s.gil_wait_s,
+                s.io_s
+            );
+        }
+        let _ = writeln!(
+            out,
+            "heap: {} allocated, {} freed, {} live",
+            self.heap.allocated, self.heap.freed, self.heap.live
+        );
+        let _ = writeln!(
+            out,
+            "(acquired: GIL acquisitions; forced: switches made on a drop request; released: voluntary releases around blocking calls; requests: drop requests this thread issued while waiting)"
+        );
+        out
+    }
+
+    /// The JSON written by `--stats-json`.
+    pub fn json(&self) -> String {
+        let thread_json = |s: &ThreadStats| {
+            format!(
+                "{{\"name\": {}, \"ident\": {}, \"instructions\": {}, \"gil_acquisitions\": {}, \"forced_switches\": {}, \"voluntary_releases\": {}, \"drop_requests\": {}, \"gil_hold_s\": {}, \"gil_wait_s\": {}, \"io_s\": {}, \"allocs\": {}, \"frees\": {}}}",
+                json_str(&s.name),
+                s.ident,
+                s.instructions,
+                s.gil_acquisitions,
+                s.forced_switches,
+                s.voluntary_releases,
+                s.drop_requests,
+                num(s.gil_hold_s),
+                num(s.gil_wait_s),
+                num(s.io_s),
+                s.allocs,
+                s.frees
+            )
+        };
+        let mut rows: Vec<&ThreadStats> = self.threads.iter().collect();
+        rows.sort_by_key(|s| s.ident);
+        let threads: Vec<String> = rows.iter().map(|s| thread_json(s)).collect();
+        let c = &self.config;
+        format!(
+            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}}}\n}}\n",
+            if c.gil { "\"on\"" } else { "\"off\"" },
+            num(c.switch_interval_s),
+            json_str(&c.refcount),
+            c.seed,
+            num(c.latency_s),
+            json_str(&c.program),
+            num(self.wall_s),
+            num(self.cpu_s),
+            self.totals().drop_requests,
+            threads.join(",\n    "),
+            thread_json(&self.totals()),
+            self.heap.allocated,
+            self.heap.freed,
+            self.heap.live
+        )
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n - 1).collect();
+        format!("{t}…")
+    }
+}
+
+pub fn fmt_interval(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s}s")
+    } else if s >= 1e-3 {
+        format!("{}ms", (s * 1e3 * 1000.0).round() / 1000.0)
+    } else {
+        format!("{}us", (s * 1e6 * 1000.0).round() / 1000.0)
+    }
+}
+
+fn num(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".into()
+    }
+}
+
+pub fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_add_up_and_json_has_the_keys() {
+        let mut r = StatsReport::default();
+        r.threads.push(ThreadStats {
+            name: "a".into(),
+            instructions: 10,
+            forced_switches: 2,
+            ..Default::default()
+        });
+        r.threads.push(ThreadStats {
+            name: "b\"".into(),
+            instructions: 5,
+            ..Default::default()
+        });
+        assert_eq!(r.totals().instructions, 15);
+        let j = r.json();
+        for key in ["\"config\"", "\"wall_s\"", "\"cpu_s\"", "\"threads\"", "\"totals\"", "\"heap\"", "\"forced_switches\": 2", "\"b\\\"\""] {
+            assert!(j.contains(key), "{key} missing in {j}");
+        }
+        assert!(r.table().contains("total"));
+    }
+}
