@@ -7,10 +7,10 @@
 
 use super::config::{RunConfig, Source};
 use crate::bytecode::{disasm, Program};
+use crate::concurrency::threads::GilHooks;
 use crate::front::diagnostics::{render, SyntaxError, SyntaxErrorKind};
 use crate::front::{compiler, parser};
 use crate::heap::{audit, Value};
-use crate::concurrency::threads::GilHooks;
 use crate::observe::stats::{process_cpu_seconds, HeapInfo, RunConfigInfo, StatsReport};
 use crate::vm::{Options, Runtime, Vm};
 use std::io::{Read, Write};
@@ -152,6 +152,9 @@ fn run_here(config: &RunConfig) -> i32 {
         refcount: config.refcount,
         argv,
         recursion_limit: 1000,
+        seed: config.seed,
+        latency_s: config.latency,
+        host_latency: vec![],
     };
     let out: Box<dyn Write + Send> = Box::new(std::io::BufWriter::with_capacity(
         1 << 16,

@@ -131,6 +131,9 @@ impl NativeObject for ThreadHandle {
     }
 }
 
+/// Work for the end of the main thread (see `GilHooks::at_exit`).
+pub type ExitWork = Box<dyn FnOnce(&mut Vm) + Send>;
+
 /// Per-thread bookkeeping the hooks keep while a thread runs.
 #[derive(Debug, Default)]
 struct Clock {
@@ -144,7 +147,7 @@ pub struct GilHooks {
     stats: Mutex<Vec<ThreadStats>>,
     next_number: AtomicU32,
     next_ident: AtomicU64,
-    exit_work: Mutex<Vec<Box<dyn FnOnce(&mut Vm) + Send>>>,
+    exit_work: Mutex<Vec<ExitWork>>,
     /// Program start, for timelines.
     pub epoch: Instant,
 }
@@ -245,7 +248,10 @@ impl GilHooks {
         }
         let call = *handle.call.lock();
         let Some((target, args, kwargs)) = call else {
-            return Err(PyErr::new(crate::vm::ExcKind::RuntimeError, "thread has no target"));
+            return Err(PyErr::new(
+                crate::vm::ExcKind::RuntimeError,
+                "thread has no target",
+            ));
         };
         // The new thread owns its own references to what it will call.
         for v in [target, args, kwargs] {
@@ -327,14 +333,14 @@ impl GilHooks {
 
     /// Register work to do when the main thread ends, before waiting for threads
     /// (executors shut down here, as `concurrent.futures` does at exit).
-    pub fn at_exit(&self, f: Box<dyn FnOnce(&mut Vm) + Send>) {
+    pub fn at_exit(&self, f: ExitWork) {
         self.exit_work.lock().push(f);
     }
 
     /// The main thread ends: like CPython's `threading._shutdown`, wait for every
     /// non-daemon thread (without holding the GIL), then record the main thread.
     pub fn main_exit(&self, vm: &mut Vm) {
-        let work: Vec<Box<dyn FnOnce(&mut Vm) + Send>> = std::mem::take(&mut *self.exit_work.lock());
+        let work: Vec<ExitWork> = std::mem::take(&mut *self.exit_work.lock());
         for w in work {
             w(vm);
         }

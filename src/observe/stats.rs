@@ -85,7 +85,15 @@ impl StatsReport {
         let _ = writeln!(
             out,
             "{:<28} {:>13} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "thread", "instructions", "acquired", "forced", "released", "requests", "hold s", "wait s", "io s"
+            "thread",
+            "instructions",
+            "acquired",
+            "forced",
+            "released",
+            "requests",
+            "hold s",
+            "wait s",
+            "io s"
         );
         let mut rows: Vec<&ThreadStats> = self.threads.iter().collect();
         rows.sort_by_key(|s| s.ident);
@@ -225,7 +233,16 @@ mod tests {
         });
         assert_eq!(r.totals().instructions, 15);
         let j = r.json();
-        for key in ["\"config\"", "\"wall_s\"", "\"cpu_s\"", "\"threads\"", "\"totals\"", "\"heap\"", "\"forced_switches\": 2", "\"b\\\"\""] {
+        for key in [
+            "\"config\"",
+            "\"wall_s\"",
+            "\"cpu_s\"",
+            "\"threads\"",
+            "\"totals\"",
+            "\"heap\"",
+            "\"forced_switches\": 2",
+            "\"b\\\"\"",
+        ] {
             assert!(j.contains(key), "{key} missing in {j}");
         }
         assert!(r.table().contains("total"));

@@ -155,8 +155,14 @@ impl NativeObject for Executor {
 static EXECUTOR_NUMBER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 pub fn construct(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
-    only_kwargs("ThreadPoolExecutor", kw, &["max_workers", "thread_name_prefix"])?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    only_kwargs(
+        "ThreadPoolExecutor",
+        kw,
+        &["max_workers", "thread_name_prefix"],
+    )?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let max_workers = match args.first().copied().or(kwarg(kw, "max_workers")) {
         None | Some(Value::None) => (cores + 4).min(32),
         Some(v) => {
@@ -191,7 +197,13 @@ fn executor(vm: &mut Vm, v: Option<Value>) -> PyResult<Arc<Executor>> {
 }
 
 /// Queue one call; start a worker if none is idle and the pool may grow.
-fn submit_job(vm: &mut Vm, ex: &Arc<Executor>, func: Value, args: Vec<Value>, kw: Vec<(Sym, Value)>) -> PyResult<Arc<FutureState>> {
+fn submit_job(
+    vm: &mut Vm,
+    ex: &Arc<Executor>,
+    func: Value,
+    args: Vec<Value>,
+    kw: Vec<(Sym, Value)>,
+) -> PyResult<Arc<FutureState>> {
     let fut = Arc::new(FutureState::default());
     vm.incref(func);
     for &a in &args {
@@ -235,14 +247,22 @@ fn submit_job(vm: &mut Vm, ex: &Arc<Executor>, func: Value, args: Vec<Value>, kw
 
 fn start_worker(vm: &mut Vm, ex: Arc<Executor>) -> PyResult<()> {
     let Some(hooks) = GilHooks::of(vm) else {
-        return Err(PyErr::new(ExcKind::RuntimeError, "threads are not available here"));
+        return Err(PyErr::new(
+            ExcKind::RuntimeError,
+            "threads are not available here",
+        ));
     };
     let idx = ex.st.lock().threads.len();
     let name = format!("{}_{idx}", ex.prefix);
     let handle = Arc::new(ThreadHandle::new(name, None, true));
     ex.st.lock().threads.push(handle.clone());
     let ex2 = ex.clone();
-    hooks.spawn(vm, handle, Value::None, Box::new(move |tvm: &mut Vm| worker(tvm, &ex2)))
+    hooks.spawn(
+        vm,
+        handle,
+        Value::None,
+        Box::new(move |tvm: &mut Vm| worker(tvm, &ex2)),
+    )
 }
 
 /// A worker's life: take jobs (waiting for them without the GIL) until shutdown.
@@ -321,7 +341,9 @@ pub fn defs() -> Vec<Def> {
             only_kwargs("map", kw, &["timeout", "chunksize"])?;
             let ex = executor(vm, a.first().copied())?;
             let Some(&func) = a.get(1) else {
-                return Err(PyErr::type_error("map() missing 1 required positional argument: 'fn'"));
+                return Err(PyErr::type_error(
+                    "map() missing 1 required positional argument: 'fn'",
+                ));
             };
             // zip the iterables into argument tuples
             let mut columns = Vec::new();
@@ -358,7 +380,10 @@ pub fn defs() -> Vec<Def> {
                     }
                 }
             }
-            vm.alloc(Obj::Iter(IterState::Buffer { items: results, pos: 0 }))
+            vm.alloc(Obj::Iter(IterState::Buffer {
+                items: results,
+                pos: 0,
+            }))
         }),
         def("shutdown", e, |vm, a, kw| {
             let ex = executor(vm, a.first().copied())?;

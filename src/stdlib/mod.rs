@@ -5,6 +5,7 @@
 
 pub mod concurrent_futures;
 pub mod queue;
+pub mod requests;
 pub mod sys;
 pub mod threading;
 pub mod time;
@@ -23,6 +24,7 @@ pub fn defs() -> Vec<Def> {
     v.extend(threading::defs());
     v.extend(queue::defs());
     v.extend(concurrent_futures::defs());
+    v.extend(requests::defs());
     v
 }
 
@@ -59,27 +61,51 @@ pub fn construct_native(
         }
         nk::QUEUE => queue::construct(vm, args, kw),
         nk::EXECUTOR => concurrent_futures::construct(vm, args, kw),
-        _ => Err(crate::vm::PyErr::type_error("cannot create instances of this type directly")),
+        nk::SESSION => requests::new_session(vm),
+        _ => Err(crate::vm::PyErr::type_error(
+            "cannot create instances of this type directly",
+        )),
     }
 }
 
 /// Data attributes of native objects (`thread.name`, `response.text`, ...).
 pub fn native_attr(vm: &mut Vm, obj: Value, name: Sym) -> PyResult<Option<Value>> {
     let n = threading::native_arc(vm, obj)?;
-    threading::attr(vm, &n, name)
+    if let Some(v) = threading::attr(vm, &n, name)? {
+        return Ok(Some(v));
+    }
+    requests::attr(vm, &n, name)
 }
 
 /// A class object of a native kind (borrowed), to put in a module.
 fn class_of(vm: &mut Vm, kind: u8) -> (Sym, Value) {
-    let c = Value::Obj(vm.rt.builtins.type_class(crate::heap::TypeTag::Native(kind)));
+    let c = Value::Obj(
+        vm.rt
+            .builtins
+            .type_class(crate::heap::TypeTag::Native(kind)),
+    );
     vm.incref(c);
     let name = vm.class_name(c.as_obj().unwrap_or(vm.rt.builtins.object));
     (intern(&name), c)
 }
 
 /// A new exception class `module.name` deriving from `base`.
-fn exception_class(vm: &mut Vm, module: &str, name: &str, base: crate::vm::ExcKind) -> PyResult<Value> {
+fn exception_class(
+    vm: &mut Vm,
+    module: &str,
+    name: &str,
+    base: crate::vm::ExcKind,
+) -> PyResult<Value> {
     let b = vm.rt.builtins.exc_class(base);
+    exception_subclass(vm, module, name, b)
+}
+
+fn exception_subclass(
+    vm: &mut Vm,
+    module: &str,
+    name: &str,
+    b: crate::heap::ObjRef,
+) -> PyResult<Value> {
     vm.incref(Value::Obj(b));
     vm.alloc(Obj::Class(Box::new(crate::heap::Class {
         name: name.into(),
@@ -108,7 +134,6 @@ pub fn module_with(vm: &mut Vm, name: &str, extra: Vec<(Sym, Value)>) -> PyResul
     })))
 }
 
-
 /// Build module `name`, or None if there is no such built-in module.
 pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
     Ok(Some(match name {
@@ -131,7 +156,47 @@ pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
             let q = class_of(vm, crate::heap::native_kind::QUEUE);
             let empty = exception_class(vm, "queue", "Empty", crate::vm::ExcKind::Exception)?;
             let full = exception_class(vm, "queue", "Full", crate::vm::ExcKind::Exception)?;
-            module_with(vm, "queue", vec![q, (intern("Empty"), empty), (intern("Full"), full)])?
+            module_with(
+                vm,
+                "queue",
+                vec![q, (intern("Empty"), empty), (intern("Full"), full)],
+            )?
+        }
+        "requests" | "requests.exceptions" => {
+            let session = class_of(vm, crate::heap::native_kind::SESSION);
+            let base = exception_class(
+                vm,
+                "requests.exceptions",
+                "RequestException",
+                crate::vm::ExcKind::OSError,
+            )?;
+            let Some(b) = base.as_obj() else {
+                return Ok(None);
+            };
+            let mut attrs = vec![session, (intern("RequestException"), base)];
+            for n in [
+                "ConnectionError",
+                "HTTPError",
+                "Timeout",
+                "InvalidURL",
+                "MissingSchema",
+                "InvalidSchema",
+            ] {
+                let c = exception_subclass(vm, "requests.exceptions", n, b)?;
+                attrs.push((intern(n), c));
+            }
+            let exc_attrs: Vec<(Sym, Value)> = attrs[1..].to_vec();
+            for &(_, v) in &exc_attrs {
+                vm.incref(v);
+            }
+            let excs = module_with(vm, "requests.exceptions", exc_attrs)?;
+            if name == "requests.exceptions" {
+                vm.decref_all(attrs.into_iter().map(|(_, v)| v).collect());
+                excs
+            } else {
+                attrs.push((intern("exceptions"), excs));
+                module_with(vm, "requests", attrs)?
+            }
         }
         "concurrent.futures" | "concurrent" => {
             use crate::heap::native_kind as nk;
@@ -139,7 +204,11 @@ pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
             let fu = class_of(vm, nk::FUTURE);
             let te = Value::Obj(vm.rt.builtins.exc_class(crate::vm::ExcKind::TimeoutError));
             vm.incref(te);
-            let futures = module_with(vm, "concurrent.futures", vec![ex, fu, (intern("TimeoutError"), te)])?;
+            let futures = module_with(
+                vm,
+                "concurrent.futures",
+                vec![ex, fu, (intern("TimeoutError"), te)],
+            )?;
             if name == "concurrent" {
                 module_with(vm, "concurrent", vec![(intern("futures"), futures)])?
             } else {

@@ -86,7 +86,12 @@ fn queue_error(vm: &mut Vm, name: &str) -> PyErr {
     }
 }
 
-fn block_args(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], at: usize) -> PyResult<(bool, Option<f64>)> {
+fn block_args(
+    vm: &mut Vm,
+    args: &[Value],
+    kw: &[(Sym, Value)],
+    at: usize,
+) -> PyResult<(bool, Option<f64>)> {
     let block = match args.get(at).copied().or(kwarg(kw, "block")) {
         Some(b) => vm.truthy(b)?,
         None => true,
@@ -96,14 +101,19 @@ fn block_args(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], at: usize) -> Py
 }
 
 fn put(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let item = args.get(1).copied().or(kwarg(kw, "item")).unwrap_or(Value::None);
+    let item = args
+        .get(1)
+        .copied()
+        .or(kwarg(kw, "item"))
+        .unwrap_or(Value::None);
     let (block, timeout) = block_args(vm, args, kw, 2)?;
     let ok = native::<SimQueue, _>(vm, args.first().copied(), |vm, q| {
         let fits = |st: &QState| st.maxsize == 0 || st.items.len() < st.maxsize;
         let mut room = fits(&q.st.lock());
         if !room && block {
             let _ = vm.blocking(|| {
-                let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
+                let deadline =
+                    timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
                 let mut st = q.st.lock();
                 while !fits(&st) {
                     match deadline {
@@ -140,7 +150,8 @@ fn get(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
         let mut item = q.st.lock().items.pop_front();
         if item.is_none() && block {
             let _ = vm.blocking(|| {
-                let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
+                let deadline =
+                    timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
                 let mut st = q.st.lock();
                 loop {
                     if let Some(v) = st.items.pop_front() {
@@ -176,15 +187,33 @@ pub fn defs() -> Vec<Def> {
         def("put", m, put),
         def("get", m, get),
         def("put_nowait", m, |vm, a, _| {
-            put(vm, &[a.first().copied().unwrap_or(Value::None), a.get(1).copied().unwrap_or(Value::None), Value::Bool(false)], &[])
+            put(
+                vm,
+                &[
+                    a.first().copied().unwrap_or(Value::None),
+                    a.get(1).copied().unwrap_or(Value::None),
+                    Value::Bool(false),
+                ],
+                &[],
+            )
         }),
-        def("get_nowait", m, |vm, a, _| get(vm, &[a.first().copied().unwrap_or(Value::None), Value::Bool(false)], &[])),
+        def("get_nowait", m, |vm, a, _| {
+            get(
+                vm,
+                &[
+                    a.first().copied().unwrap_or(Value::None),
+                    Value::Bool(false),
+                ],
+                &[],
+            )
+        }),
         def("qsize", m, |vm, a, _| {
             let n = native::<SimQueue, _>(vm, a.first().copied(), |_, q| q.st.lock().items.len())?;
             Ok(Value::Int(n as i64))
         }),
         def("empty", m, |vm, a, _| {
-            let e = native::<SimQueue, _>(vm, a.first().copied(), |_, q| q.st.lock().items.is_empty())?;
+            let e =
+                native::<SimQueue, _>(vm, a.first().copied(), |_, q| q.st.lock().items.is_empty())?;
             Ok(Value::Bool(e))
         }),
         def("full", m, |vm, a, _| {

@@ -60,11 +60,14 @@ pub fn defs() -> Vec<Def> {
                     return Err(PyErr::type_error(format!("must be real number, not {t}")));
                 }
             };
-            if !(s > 0.0) {
-                return Err(PyErr::value_error("switch interval must be strictly positive"));
+            if s.is_nan() || s <= 0.0 {
+                return Err(PyErr::value_error(
+                    "switch interval must be strictly positive",
+                ));
             }
             if let Some(h) = crate::concurrency::threads::GilHooks::of(vm) {
-                h.gil.set_interval(std::time::Duration::from_secs_f64(s.min(1e6)));
+                h.gil
+                    .set_interval(std::time::Duration::from_secs_f64(s.min(1e6)));
             }
             Ok(Value::None)
         }),

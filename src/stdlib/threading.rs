@@ -193,7 +193,9 @@ pub fn defs() -> Vec<Def> {
         }),
         def("active_count", Owner::Module("threading"), |vm, a, _| {
             arity("active_count", a, 0, 0)?;
-            let n = GilHooks::of(vm).map(|h| h.live_threads().len()).unwrap_or(0);
+            let n = GilHooks::of(vm)
+                .map(|h| h.live_threads().len())
+                .unwrap_or(0);
             Ok(Value::Int(n as i64 + 1))
         }),
         def("start", th, thread_start),
@@ -203,7 +205,8 @@ pub fn defs() -> Vec<Def> {
             Ok(Value::Bool(alive))
         }),
         def("getName", th, |vm, a, _| {
-            let n = native::<ThreadHandle, _>(vm, a.first().copied(), |_, t| t.name.lock().clone())?;
+            let n =
+                native::<ThreadHandle, _>(vm, a.first().copied(), |_, t| t.name.lock().clone())?;
             vm.new_string(n)
         }),
     ];
@@ -256,7 +259,9 @@ pub fn timeout_arg(vm: &mut Vm, v: Option<Value>) -> PyResult<Option<f64>> {
                 }
             };
             if s < 0.0 {
-                return Err(PyErr::value_error("timeout value must be a non-negative number"));
+                return Err(PyErr::value_error(
+                    "timeout value must be a non-negative number",
+                ));
             }
             Ok(Some(s))
         }
@@ -265,7 +270,11 @@ pub fn timeout_arg(vm: &mut Vm, v: Option<Value>) -> PyResult<Option<f64>> {
 
 /// `threading.Thread(target=None, name=None, args=(), kwargs=None, daemon=None)`.
 pub fn new_thread(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
-    only_kwargs("Thread", kw, &["group", "target", "name", "args", "kwargs", "daemon"])?;
+    only_kwargs(
+        "Thread",
+        kw,
+        &["group", "target", "name", "args", "kwargs", "daemon"],
+    )?;
     let pos = |i: usize, name: &str| args.get(i).copied().or(kwarg(kw, name));
     let target = pos(1, "target").unwrap_or(Value::None);
     let name = pos(2, "name");
@@ -319,7 +328,10 @@ pub fn new_thread(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<
 fn thread_start(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let this = args.first().copied().unwrap_or(Value::None);
     let Some(hooks) = GilHooks::of(vm) else {
-        return Err(PyErr::new(ExcKind::RuntimeError, "threads are not available here"));
+        return Err(PyErr::new(
+            ExcKind::RuntimeError,
+            "threads are not available here",
+        ));
     };
     // The registry needs an Arc to the very handle inside the object.
     let arc = thread_arc(vm, this)?;
@@ -345,7 +357,9 @@ pub fn native_arc(vm: &mut Vm, v: Value) -> PyResult<Arc<dyn NativeObject>> {
         }
     }
     let t = vm.type_name(v);
-    Err(PyErr::type_error(format!("expected a native object, not '{t}'")))
+    Err(PyErr::type_error(format!(
+        "expected a native object, not '{t}'"
+    )))
 }
 
 fn thread_join(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
@@ -359,7 +373,10 @@ fn thread_join(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Val
         ));
     }
     if h.ident.load(std::sync::atomic::Ordering::Relaxed) == vm.ident {
-        return Err(PyErr::new(ExcKind::RuntimeError, "cannot join current thread"));
+        return Err(PyErr::new(
+            ExcKind::RuntimeError,
+            "cannot join current thread",
+        ));
     }
     vm.blocking(|| h.wait(t.map(Duration::from_secs_f64)))?;
     Ok(Value::None)
@@ -370,7 +387,8 @@ fn current_thread(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult
     if matches!(vm.thread_obj, Value::None) {
         // the main thread's Thread object, made on first use
         let h = ThreadHandle::new(vm.thread_name.clone(), None, false);
-        h.ident.store(vm.ident, std::sync::atomic::Ordering::Relaxed);
+        h.ident
+            .store(vm.ident, std::sync::atomic::Ordering::Relaxed);
         h.mark_running();
         vm.thread_obj = vm.alloc(Obj::Native(Arc::new(h)))?;
     }
@@ -387,11 +405,13 @@ fn lock_acquire(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Va
     };
     let timeout = match args.get(2).copied().or(kwarg(kw, "timeout")) {
         Some(Value::Int(-1)) | None => None,
-        Some(Value::Float(f)) if f == -1.0 => None,
+        Some(Value::Float(-1.0)) => None,
         other => timeout_arg(vm, other)?,
     };
     if !blocking && timeout.is_some() {
-        return Err(PyErr::value_error("can't specify a timeout for a non-blocking call"));
+        return Err(PyErr::value_error(
+            "can't specify a timeout for a non-blocking call",
+        ));
     }
     let got = native::<SimLock, _>(vm, args.first().copied(), |vm, l| {
         l.acquire(vm, blocking, timeout)
@@ -447,10 +467,16 @@ pub fn attr(vm: &mut Vm, n: &Arc<dyn NativeObject>, name: Sym) -> PyResult<Optio
         }
         if name == intern("ident") {
             let i = t.ident.load(std::sync::atomic::Ordering::Relaxed);
-            return Ok(Some(if i == 0 { Value::None } else { Value::Int(i as i64) }));
+            return Ok(Some(if i == 0 {
+                Value::None
+            } else {
+                Value::Int(i as i64)
+            }));
         }
         if name == intern("daemon") {
-            return Ok(Some(Value::Bool(t.daemon.load(std::sync::atomic::Ordering::Relaxed))));
+            return Ok(Some(Value::Bool(
+                t.daemon.load(std::sync::atomic::Ordering::Relaxed),
+            )));
         }
     }
     Ok(None)

@@ -83,6 +83,10 @@ pub struct Options {
     pub refcount: crate::heap::RefcountMode,
     pub argv: Vec<String>,
     pub recursion_limit: u32,
+    /// The simulated network: seed, latency scale, per-host latencies.
+    pub seed: u64,
+    pub latency_s: f64,
+    pub host_latency: Vec<(String, f64)>,
 }
 
 impl Default for Options {
@@ -92,6 +96,9 @@ impl Default for Options {
             refcount: crate::heap::RefcountMode::Plain,
             argv: vec![],
             recursion_limit: 1000,
+            seed: 0,
+            latency_s: 0.1,
+            host_latency: vec![],
         }
     }
 }
