@@ -1349,6 +1349,8 @@ impl Gen<'_> {
                             r = format!("int({r})");
                         }
                     }
+                    // known bug: `True | False` gives 1, CPython True (also & and ^ on two bools)
+                    "&" | "|" | "^" if lt == Ty::Bool && rt == Ty::Bool => l = format!("int({l})"),
                     // known bug: `'x' in 10**30` says "'int' object is not iterable", CPython "argument of type 'int' is not iterable"
                     "in" | "not in" if rt == Ty::Int => r = format!("ix({r})"),
                     _ => {}

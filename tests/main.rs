@@ -3,6 +3,8 @@
 //! - `differential`: every program in tests/programs/ against its recorded output
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
+//! - `threads`: threads under the GIL and without it: no deadlock, clean heaps,
+//!   overlapping blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
 mod cli;
 mod differential;
@@ -10,3 +12,4 @@ mod front;
 mod fuzz;
 mod net;
 mod text;
+mod threads;

@@ -183,6 +183,8 @@ fn run_here(config: &RunConfig) -> i32 {
         // waits for non-daemon threads, as Python does at exit
         h.main_exit(&mut vm);
     }
+    let me = std::mem::replace(&mut vm.thread_obj, Value::None);
+    vm.decref(me);
     vm.flush_out();
     vm.finish();
     if config.stats || config.stats_json.is_some() {

@@ -8,7 +8,8 @@ append the expectations recorded from the real run:
 
     # expect: <stdout line>          one per stdout line (`# expect:` for "")
     # expect-exit: <status>          only when the exit status is non-zero
-    # expect-stderr: <last line>     only when the exit status is non-zero
+    # expect-stderr: <last line>     when the exit status is non-zero
+    # expect-stderr: <first, last>   when it is zero but stderr is not empty
 
 Usage: python3 regen.py [--check] [path ...]
   --check   do not rewrite; report files whose recorded expectations differ.
@@ -74,7 +75,12 @@ def expectations(path):
         else:
             problems.append("non-zero exit with empty stderr")
     elif err:
-        problems.append("exit 0 but stderr not empty: " + err.strip().split("\n")[-1])
+        # a program that reports on stderr and still succeeds (an exception in
+        # a thread): record the first and last lines of the report
+        err_lines = [l for l in err.split("\n") if l.strip() != ""]
+        trailer.append("# expect-stderr: " + err_lines[0])
+        if len(err_lines) > 1:
+            trailer.append("# expect-stderr: " + err_lines[-1])
     return trailer, proc.returncode, problems
 
 
