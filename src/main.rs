@@ -72,8 +72,9 @@ Examples:
         latency: f64,
         /// The program file (`-` for standard input).
         file: Option<String>,
-        /// Arguments for the program (sys.argv[1:]).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        /// Arguments for the program (sys.argv[1:]). gilsim's own options may
+        /// come before or after the file; put `--` before program arguments that
+        /// start with `-`.
         args: Vec<String>,
     },
     /// Print a program's bytecode, like Python's dis (`*` marks where a thread switch can happen).
