@@ -95,7 +95,10 @@ fn overlapping_sleeps_overlap() {
     let mut cmd = gilsim();
     cmd.arg("run").arg(&p);
     let out = run_bounded(cmd, Duration::from_secs(30));
-    let t: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("a number");
+    let t: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number");
     assert!(t >= 0.1, "sleeps cannot finish before 100 ms: {t}");
     assert!(t < 0.8, "8 overlapping 100 ms sleeps took {t} s");
 }
@@ -128,7 +131,10 @@ fn without_the_gil_the_simulator_stays_up() {
         // it: that is reported (MemoryCorruptionError), never a Rust panic.
         assert!(!stderr.contains("panicked"), "{stderr}");
         let code = out.status.code();
-        assert!(code == Some(0) || code == Some(1), "exit {code:?}: {stderr}");
+        assert!(
+            code == Some(0) || code == Some(1),
+            "exit {code:?}: {stderr}"
+        );
         if code == Some(1) {
             assert!(stderr.contains("MemoryCorruptionError"), "{stderr}");
         }
@@ -172,15 +178,44 @@ fn stats_table_and_json_have_every_field() {
         .arg("programs/io_bound.toy");
     let out = run_bounded(cmd, Duration::from_secs(30));
     let table = String::from_utf8_lossy(&out.stderr);
-    for col in ["thread", "instructions", "acquired", "forced", "released", "hold s", "wait s", "io s", "MainThread", "total", "wall", "cpu"] {
+    for col in [
+        "thread",
+        "instructions",
+        "acquired",
+        "forced",
+        "released",
+        "hold s",
+        "wait s",
+        "io s",
+        "MainThread",
+        "total",
+        "wall",
+        "cpu",
+    ] {
         assert!(table.contains(col), "table lacks {col}:\n{table}");
     }
     let text = std::fs::read_to_string(&json).expect("stats JSON written");
     for key in [
-        "\"config\"", "\"gil\"", "\"switch_interval_s\"", "\"seed\"", "\"wall_s\"", "\"cpu_s\"",
-        "\"threads\"", "\"name\"", "\"instructions\"", "\"gil_acquisitions\"", "\"forced_switches\"",
-        "\"voluntary_releases\"", "\"gil_hold_s\"", "\"gil_wait_s\"", "\"io_s\"", "\"totals\"",
-        "\"heap\"", "\"allocated\"", "\"freed\"", "\"live\"",
+        "\"config\"",
+        "\"gil\"",
+        "\"switch_interval_s\"",
+        "\"seed\"",
+        "\"wall_s\"",
+        "\"cpu_s\"",
+        "\"threads\"",
+        "\"name\"",
+        "\"instructions\"",
+        "\"gil_acquisitions\"",
+        "\"forced_switches\"",
+        "\"voluntary_releases\"",
+        "\"gil_hold_s\"",
+        "\"gil_wait_s\"",
+        "\"io_s\"",
+        "\"totals\"",
+        "\"heap\"",
+        "\"allocated\"",
+        "\"freed\"",
+        "\"live\"",
     ] {
         assert!(text.contains(key), "JSON lacks {key}:\n{text}");
     }

@@ -59,7 +59,7 @@
 //! with two and three threads: mutual exclusion, no lost wake-up (every waiter
 //! eventually holds the lock), and no deadlock.
 
-use super::sync::{Condvar, Mutex};
+use super::sync::{ParkingLot, SyncFamily};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
@@ -82,32 +82,47 @@ struct State {
     waiters: u32,
 }
 
-/// The lock. `Breaker` is whatever the VM checks: here, a function that sets or
-/// clears the drop-request bit.
-pub struct Gil {
+/// The lock, over the primitives of the sync family `S` (see `sync`): gilsim runs
+/// `Gil`, on parking_lot's; the model-checking test runs it on loom's.
+pub struct GilWith<S: SyncFamily> {
     enabled: bool,
     interval_ns: AtomicU64,
-    state: Mutex<State>,
+    state: S::Mutex<State>,
     /// Signalled when the lock is released.
-    cond: Condvar,
+    cond: S::Condvar,
     /// Signalled when a thread takes the lock (forced switching waits on it).
-    switch_cond: Condvar,
+    switch_cond: S::Condvar,
 }
 
-/// Sets or clears the drop request in the eval breaker.
+/// The GIL gilsim runs.
+pub type Gil = GilWith<ParkingLot>;
+
+/// Sets or clears the drop request in the eval breaker (here, the VM's breaker
+/// word; in the model, a loom atomic).
 pub trait DropRequest {
     fn request_drop(&self);
     fn clear_drop(&self);
 }
 
-impl Gil {
-    pub fn new(enabled: bool, interval: Duration) -> Gil {
-        Gil {
+fn interval_ns(d: Duration) -> u64 {
+    d.as_nanos().clamp(1, u64::MAX as u128) as u64
+}
+
+impl<S: SyncFamily + Default> GilWith<S> {
+    pub fn new(enabled: bool, interval: Duration) -> Self {
+        Self::with_sync(&S::default(), enabled, interval)
+    }
+}
+
+impl<S: SyncFamily> GilWith<S> {
+    /// A GIL whose mutex and condition variables `sync` makes.
+    pub fn with_sync(sync: &S, enabled: bool, interval: Duration) -> Self {
+        GilWith {
             enabled,
-            interval_ns: AtomicU64::new(interval.as_nanos().clamp(1, u64::MAX as u128) as u64),
-            state: Mutex::new(State::default()),
-            cond: Condvar::new(),
-            switch_cond: Condvar::new(),
+            interval_ns: AtomicU64::new(interval_ns(interval)),
+            state: sync.new_mutex(State::default()),
+            cond: sync.new_condvar(),
+            switch_cond: sync.new_condvar(),
         }
     }
 
@@ -120,8 +135,7 @@ impl Gil {
     }
 
     pub fn set_interval(&self, d: Duration) {
-        self.interval_ns
-            .store(d.as_nanos().clamp(1, u64::MAX as u128) as u64, Relaxed);
+        self.interval_ns.store(interval_ns(d), Relaxed);
     }
 
     /// Take the lock for thread `tid` (CPython's `take_gil`).
@@ -130,14 +144,15 @@ impl Gil {
         if !self.enabled {
             return out;
         }
-        let mut st = self.state.lock();
+        let mut st = S::lock(&self.state);
         if st.locked {
             out.waited = true;
             out.previous_holder = st.holder;
             st.waiters += 1;
             while st.locked {
                 let seen = st.switch_number;
-                let timed_out = self.cond.wait_for(&mut st, self.interval());
+                let (guard, timed_out) = S::wait_for(&self.cond, st, self.interval());
+                st = guard;
                 // Still held, by the same holder, a whole interval later: ask it
                 // to let go.
                 if timed_out && st.locked && st.switch_number == seen {
@@ -156,7 +171,7 @@ impl Gil {
         breaker.clear_drop();
         drop(st);
         // Forced switching: the thread that dropped on request waits for this.
-        self.switch_cond.notify_all();
+        S::notify_all(&self.switch_cond);
         out
     }
 
@@ -165,12 +180,12 @@ impl Gil {
         if !self.enabled {
             return;
         }
-        let mut st = self.state.lock();
+        let mut st = S::lock(&self.state);
         if st.locked && st.holder == tid {
             st.locked = false;
         }
         drop(st);
-        self.cond.notify_one();
+        S::notify_one(&self.cond);
     }
 
     /// Honour a drop request: release, wait until another thread has taken the
@@ -182,17 +197,17 @@ impl Gil {
         }
         let switched;
         {
-            let mut st = self.state.lock();
+            let mut st = S::lock(&self.state);
             let seen = st.switch_number;
             st.locked = false;
-            self.cond.notify_one();
+            S::notify_one(&self.cond);
             if st.waiters > 0 {
-                // Wait until someone else has taken it (bounded: a waiter that
-                // gave up meanwhile must not leave us stuck).
-                let mut rounds = 0;
-                while st.switch_number == seen && st.waiters > 0 && rounds < 1000 {
-                    self.switch_cond.wait_for(&mut st, Duration::from_millis(1));
-                    rounds += 1;
+                // Wait until someone else has taken it. No timeout is needed:
+                // a waiter leaves `take` only by taking the lock, which bumps
+                // `switch_number` and notifies `switch_cond` (see "Forced
+                // switching cannot hang" above).
+                while st.switch_number == seen && st.waiters > 0 {
+                    st = S::wait(&self.switch_cond, st);
                 }
                 switched = st.switch_number != seen;
             } else {
@@ -206,7 +221,7 @@ impl Gil {
 
     /// Who holds the lock now (0: nobody), for observers.
     pub fn holder(&self) -> u64 {
-        let st = self.state.lock();
+        let st = S::lock(&self.state);
         if st.locked {
             st.holder
         } else {
@@ -216,6 +231,6 @@ impl Gil {
 
     /// Number of times the lock changed hands.
     pub fn switch_number(&self) -> u64 {
-        self.state.lock().switch_number
+        S::lock(&self.state).switch_number
     }
 }

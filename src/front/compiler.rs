@@ -1067,6 +1067,7 @@ impl<'a> Compiler<'a> {
         }
         let info = self.analyzer.function(node_key(f), &f.params, &f.body);
         let qual = self.qualname_for(&f.name);
+        self.defaults(&f.params)?;
         self.make_function(&f.name, &qual, info, &f.params, pos, f.is_async, |c| {
             c.stmts(&f.body)?;
             c.load_const(Const::None);
@@ -1080,18 +1081,9 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
-    /// Compile defaults, the body (via `body`) and the closure, then MakeFunction.
-    #[allow(clippy::too_many_arguments)]
-    fn make_function(
-        &mut self,
-        name: &str,
-        qualname: &str,
-        info: ScopeInfo,
-        params: &'a Params,
-        pos: Pos,
-        is_async: bool,
-        body: impl FnOnce(&mut Self) -> CResult,
-    ) -> CResult {
+    /// Push the defaults tuple and the keyword-defaults dict, where there are any
+    /// (MakeFunction pops them).
+    fn defaults(&mut self, params: &'a Params) -> CResult {
         let ndef = params.args.iter().filter(|p| p.default.is_some()).count();
         if ndef > 0 {
             for p in params.args.iter() {
@@ -1101,7 +1093,7 @@ impl<'a> Compiler<'a> {
             }
             self.emit(Instr::BuildTuple(ndef as u32));
         }
-        let kwd: Vec<&Param> = params
+        let kwd: Vec<&'a Param> = params
             .kwonly
             .iter()
             .filter(|p| p.default.is_some())
@@ -1115,6 +1107,25 @@ impl<'a> Compiler<'a> {
             }
             self.emit(Instr::BuildDict(kwd.len() as u32));
         }
+        Ok(())
+    }
+
+    /// Compile the body (via `body`) and the closure, then MakeFunction.
+    #[allow(clippy::too_many_arguments)]
+    fn make_function(
+        &mut self,
+        name: &str,
+        qualname: &str,
+        info: ScopeInfo,
+        params: &Params,
+        pos: Pos,
+        is_async: bool,
+        body: impl FnOnce(&mut Self) -> CResult,
+    ) -> CResult {
+        // Default values are evaluated where the function is defined; the
+        // callers with defaults (def, lambda) compiled them already.
+        let ndef = params.args.iter().filter(|p| p.default.is_some()).count();
+        let _ = ndef;
         let mut seen = std::collections::HashSet::new();
         for p in params_in_order(params) {
             if !seen.insert(p.name.as_str()) {
@@ -1522,6 +1533,7 @@ impl<'a> Compiler<'a> {
             ExprKind::Lambda { params, body } => {
                 let info = self.analyzer.lambda(node_key(e), params, body);
                 let qual = self.qualname_for("<lambda>");
+                self.defaults(params)?;
                 self.make_function("<lambda>", &qual, info, params, e.pos, false, |c| {
                     c.expr(body)?;
                     c.emit(Instr::ReturnValue);
@@ -1819,11 +1831,8 @@ impl<'a> Compiler<'a> {
             }],
             ..Default::default()
         };
-        // The parameter list must outlive the borrow; leak-free: it is small and copied
-        // into the code object, so a local boxed value is enough.
-        let params: &'a Params = Box::leak(Box::new(params));
         let elts_owned: Vec<&'a Expr> = elts.to_vec();
-        self.make_function(name, &qual, info, params, e.pos, false, |c| {
+        self.make_function(name, &qual, info, &params, e.pos, false, |c| {
             match kind {
                 CompKind::List => {
                     c.emit(Instr::BuildList(0));
