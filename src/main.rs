@@ -64,6 +64,10 @@ Examples:
         /// Write the statistics as JSON to FILE (`-` for stdout).
         #[arg(long, value_name = "FILE")]
         stats_json: Option<String>,
+        /// Log lock, thread and heap events to stderr (one line each, with a
+        /// timestamp and the thread's name); RUST_LOG=gilsim=trace shows more.
+        #[arg(long)]
+        trace: bool,
         /// Seed of the simulated network (latencies and bodies are a function of it).
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -102,6 +106,22 @@ fn source_of(code: Option<String>, file: Option<String>) -> Result<Source, Strin
     }
 }
 
+/// tracing-subscriber on stderr: RUST_LOG's filter if set, else gilsim's debug events.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("gilsim=debug"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_thread_names(true)
+        .with_target(false)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
@@ -116,9 +136,13 @@ fn main() -> ExitCode {
             stats_json,
             seed,
             latency,
+            trace,
             file,
             args,
         } => {
+            if trace || std::env::var_os("RUST_LOG").is_some() {
+                init_tracing();
+            }
             let (file, args) = match (&code, file) {
                 // with -c, a positional is a program argument, not a file
                 (Some(_), Some(f)) => (None, std::iter::once(f).chain(args).collect()),

@@ -512,6 +512,27 @@ class P:
         return f'P({self.v!r})'
 
 
+class Q(P):
+    def get(self):
+        return super().get() * 2
+
+    def __str__(self):
+        return 'Q' + str(self.v)
+
+
+def counter():
+    n = 0
+
+    def inc(k):
+        nonlocal n
+        n = C(n + k)
+        return n
+    return inc
+
+
+tick = counter()
+
+
 def mk(k):
     def inner(v):
         return C(v * k)
@@ -730,7 +751,7 @@ impl Gen<'_> {
     }
 
     fn int(&mut self, sc: &Scope, d: u32) -> String {
-        let form = if d == 0 { 0 } else { self.below(46) };
+        let form = if d == 0 { 0 } else { self.below(48) };
         let e = d.saturating_sub(1);
         match form {
             0..=7 => {
@@ -838,7 +859,22 @@ impl Gen<'_> {
             40 => format!("mk({})({})", self.int(sc, e), self.int(sc, e)),
             41 => format!("sum(gen({}))", self.pick(&["0", "3", "len(s) % 6"])),
             42 if !sc.in_func => format!("bump({})", self.int(sc, e)),
-            43 => format!("P({}).get()", self.int(sc, e)),
+            43 => format!("{}({}).get()", self.pick(&["P", "Q"]), self.int(sc, e)),
+            44 => format!("tick({})", self.int(sc, e)),
+            45 => format!(
+                "int({}, {})",
+                self.str(sc, e),
+                self.pick(&["2", "8", "16", "36", "0", "10"])
+            ),
+            // (no calls of fi inside fi: no recursion)
+            46 => match self.below(5) {
+                0 | 1 if sc.funcs == 0 => format!("abs({})", self.int(sc, e)),
+                0 => format!("fi(*[{}, {}])", self.int(sc, e), self.int(sc, e)),
+                1 => format!("fi(**{{'p': {}, 'q': {}}})", self.int(sc, e), self.int(sc, e)),
+                2 => format!("(lambda q, r={}: q - r)({})", self.int(sc, 0), self.int(sc, e)),
+                3 => format!("sum([i * j for i in range(3) for j in range(i, {})])", self.pick(&["0", "3", "4"])),
+                _ => format!("len([*{}, *{}])", self.list(sc, e), self.str(sc, e)),
+            },
             _ => format!(
                 "{}({}, key={})",
                 self.pick(&["min", "max"]),
@@ -1303,7 +1339,7 @@ impl Gen<'_> {
 
     /// Any value, including operations across types (TypeError's messages).
     fn any(&mut self, sc: &Scope, d: u32) -> String {
-        let form = if d == 0 { 0 } else { self.below(23) };
+        let form = if d == 0 { 0 } else { self.below(25) };
         let e = d.saturating_sub(1);
         match form {
             0..=7 => {
@@ -1410,7 +1446,7 @@ impl Gen<'_> {
                     "nope",
                     "__class__.__name__",
                 ]);
-                format!("{x}.{m}")
+                format!("({x}).{m}")
             }
             20 => {
                 // wrong calls: arity and types
@@ -1426,9 +1462,31 @@ impl Gen<'_> {
                 }
             }
             21 => format!("sorted(set({}))", self.list(sc, e)),
-            _ => {
+            22 => {
                 let (lt, rt) = (self.pick_ty(), self.pick_ty());
-                format!("[P({}), P({})]", self.expr(sc, lt, e), self.expr(sc, rt, e))
+                format!("[P({}), Q({})]", self.expr(sc, lt, e), self.expr(sc, rt, e))
+            }
+            23 => {
+                // calls that go wrong in the binding of arguments
+                let x = self.int(sc, e);
+                match self.below(5) {
+                    // known bug: `P()` says "__init__() missing 1 required positional argument: 'v'",
+                    // CPython "P.__init__() missing ..." (methods lack the class in these messages)
+                    _ if sc.funcs < 3 => format!("[{x}]"),
+                    0 => format!("fi({x}, p=2)"),
+                    1 => format!("fi({x}, z=2)"),
+                    2 => format!("fs(*[{x}])"),
+                    _ => format!("fi(**{{'q': {x}}})"),
+                }
+            }
+            _ => {
+                let t = self.pick_ty();
+                let x = self.expr(sc, t, e);
+                format!(
+                    "isinstance({x}, ({}, {}))",
+                    self.pick(&["int", "float", "str", "P"]),
+                    self.pick(&["list", "dict", "bool", "Q"])
+                )
             }
         }
     }
@@ -1441,7 +1499,7 @@ impl Gen<'_> {
     fn stmt(&mut self, sc: &Scope, nest: usize, ind: usize, out: &mut Vec<String>) {
         let pad = "    ".repeat(ind);
         let can_nest = nest < 3;
-        let form = self.below(33);
+        let form = self.below(34);
         let d = self.depth();
         match form {
             0 => out.push(format!("{pad}pass")),
@@ -1747,7 +1805,36 @@ impl Gen<'_> {
             30 => {
                 let t = self.pick_ty();
                 let x = self.expr(sc, t, d);
-                out.push(format!("{pad}print(P({x}), [P({x})], str(P({x})))"));
+                let cls = self.pick(&["P", "Q"]);
+                out.push(format!("{pad}print({cls}({x}), [{cls}({x})], str({cls}({x})))"));
+            }
+            31 => {
+                // unpacking
+                let line = match self.below(4) {
+                    0 => match (self.var(sc, Ty::Int, true), self.var(sc, Ty::List, true)) {
+                        (Some(i), Some(l)) => {
+                            let x = self.list(sc, d);
+                            Some(format!("{i}, *{l} = {x}\n{pad}{l} = L({l})"))
+                        }
+                        _ => None,
+                    },
+                    1 => self.var(sc, Ty::Int, true).map(|i| {
+                        let x = self.int(sc, d);
+                        let y = self.int(sc, d);
+                        format!("{i}, {i} = divmod({x}, {y})")
+                    }),
+                    2 => self.var(sc, Ty::Str, true).map(|v| {
+                        let x = self.str(sc, d);
+                        let sep = self.pick(&["','", "' '", "'a'"]);
+                        format!("{v}, {v} = {x}.split({sep}, 1)")
+                    }),
+                    _ => None,
+                };
+                let line = line.unwrap_or_else(|| {
+                    let l = self.list(sc, d);
+                    format!("print(*{l}, sep=',')")
+                });
+                out.push(format!("{pad}{line}"));
             }
             27 if sc.funcs > 0 => {
                 let idx = self.below(sc.funcs);

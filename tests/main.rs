@@ -3,6 +3,7 @@
 //! - `differential`: every program in tests/programs/ against its recorded output
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
+//! - `gil_model`: the GIL protocol under loom: mutual exclusion, no lost wake-up.
 //! - `threads`: threads under the GIL and without it: no deadlock, clean heaps,
 //!   overlapping blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
@@ -10,6 +11,7 @@ mod cli;
 mod differential;
 mod front;
 mod fuzz;
+mod gil_model;
 mod net;
 mod text;
 mod threads;

@@ -60,9 +60,9 @@ pub trait SyncFamily {
     fn new_condvar(&self) -> Self::Condvar;
     fn lock<T>(mutex: &Self::Mutex<T>) -> Self::Guard<'_, T>;
     /// Wait for a notification (or a spurious wake-up); never times out.
-    fn wait<'a, T>(cv: &Self::Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T>;
+    fn wait<'a, T: 'a>(cv: &Self::Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T>;
     /// Wait for a notification or the timeout; true if it timed out.
-    fn wait_for<'a, T>(
+    fn wait_for<'a, T: 'a>(
         cv: &Self::Condvar,
         guard: Self::Guard<'a, T>,
         timeout: Duration,
@@ -89,11 +89,11 @@ impl SyncFamily for ParkingLot {
     fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         mutex.lock()
     }
-    fn wait<'a, T>(cv: &Condvar, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    fn wait<'a, T: 'a>(cv: &Condvar, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         cv.wait(&mut guard);
         guard
     }
-    fn wait_for<'a, T>(
+    fn wait_for<'a, T: 'a>(
         cv: &Condvar,
         mut guard: MutexGuard<'a, T>,
         timeout: Duration,

@@ -189,6 +189,11 @@ impl GilHooks {
         let t0 = Instant::now();
         let out = self.gil.take(vm.ident, &vm.rt.breaker);
         let waited = t0.elapsed();
+        tracing::debug!(
+            waited_us = waited.as_micros() as u64,
+            requests = out.requests,
+            "took the GIL"
+        );
         vm.counters.gil_acquisitions += 1;
         vm.counters.drop_requests += out.requests as u64;
         if out.waited {
@@ -204,6 +209,7 @@ impl GilHooks {
             }
         });
         self.gil.release(vm.ident);
+        tracing::debug!("released the GIL");
     }
 
     pub fn live_threads(&self) -> Vec<Arc<ThreadHandle>> {
@@ -300,6 +306,7 @@ impl GilHooks {
             .name(name.clone())
             .stack_size(THREAD_STACK)
             .spawn(move || {
+                tracing::debug!(ident, "thread started");
                 let mut tvm = Vm::new(rt, name);
                 tvm.ident = ident;
                 tvm.thread_obj = obj;
@@ -318,6 +325,7 @@ impl GilHooks {
                 if let Some(h) = hooks {
                     h.release(&mut tvm);
                 }
+                tracing::debug!("thread finished");
                 h2.finish();
             });
         if let Err(e) = spawned {
@@ -417,6 +425,7 @@ impl Hooks for GilHooks {
         if switched {
             vm.counters.forced_switches += 1;
         }
+        tracing::debug!(switched, "dropped the GIL on request and took it back");
         CLOCK.with(|c| c.borrow_mut().held_since = Some(Instant::now()));
         Ok(())
     }
