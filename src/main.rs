@@ -37,8 +37,9 @@ Examples:
   gilsim run programs/cpu_bound.toy --switch-interval 100us --stats
   gilsim run programs/args.toy one two        # sys.argv[1:] == ['one', 'two']")]
     Run {
-        /// Program text to run instead of a file (like python3 -c).
-        #[arg(short = 'c', value_name = "CODE", conflicts_with = "file")]
+        /// Program text to run instead of a file (like python3 -c); the words
+        /// after it are the program's arguments.
+        #[arg(short = 'c', value_name = "CODE")]
         code: Option<String>,
         /// Print a heap audit to stderr when the program ends: every live object's
         /// reference count checked against the references actually held.

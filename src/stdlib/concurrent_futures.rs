@@ -371,14 +371,22 @@ pub fn defs() -> Vec<Def> {
             }
             let timeout = timeout_arg(vm, kwarg(kw, "timeout"))?;
             let mut results = Vec::with_capacity(futs.len());
+            let mut failure = None;
             for f in futs {
-                match f.result(vm, timeout) {
-                    Ok(v) => results.push(v),
-                    Err(e) => {
-                        vm.decref_all(results);
-                        return Err(e);
+                if failure.is_none() {
+                    match f.result(vm, timeout) {
+                        Ok(v) => results.push(v),
+                        Err(e) => failure = Some(e),
                     }
                 }
+                // These futures never reach the program: release what they hold.
+                f.wait(vm, None);
+                let held = f.take_children();
+                vm.decref_all(held);
+            }
+            if let Some(e) = failure {
+                vm.decref_all(results);
+                return Err(e);
             }
             vm.alloc(Obj::Iter(IterState::Buffer {
                 items: results,

@@ -164,6 +164,9 @@ impl Vm {
                 if name == sym::__traceback__ {
                     return Ok(Some(Value::None));
                 }
+                if &*sym_name(name) == "__suppress_context__" {
+                    return Ok(Some(Value::Bool(e.suppress_context)));
+                }
                 e.class
             }
             Obj::Class(k) => {

@@ -354,7 +354,7 @@ impl Vm {
         let defaults = f.defaults.clone();
         let kwdefaults = f.kwdefaults.clone();
         let closure = f.closure.clone();
-        let fname = f.name.clone();
+        let fname = f.qualname.clone();
         drop(g);
         let positional: Vec<Value> = self.stack.drain(callee_idx + 1..).collect();
         let r = self.bind(code, &fname, positional, kw, &defaults, &kwdefaults);

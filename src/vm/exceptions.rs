@@ -274,7 +274,8 @@ impl Vm {
             let (e, _) = chain[i];
             out.push_str(&self.format_one(e));
             if i > 0 {
-                let how = chain[i - 1].1;
+                // how chain[i - 1] relates to chain[i]: recorded on chain[i]
+                let how = chain[i].1;
                 out.push_str(if how == 1 {
                     "\nThe above exception was the direct cause of the following exception:\n\n"
                 } else {
@@ -297,7 +298,31 @@ impl Vm {
         if !tb.is_empty() {
             out.push_str("Traceback (most recent call last):\n");
             let program = &self.rt.program;
+            // As CPython: after three identical entries in a row, one line says
+            // how many more there were.
+            let mut prev: Option<TbEntry> = None;
+            let mut repeats = 0usize;
+            let flush = |out: &mut String, repeats: usize| {
+                if repeats > 3 {
+                    let n = repeats - 3;
+                    let _ = writeln!(
+                        out,
+                        "  [Previous line repeated {n} more time{}]",
+                        if n == 1 { "" } else { "s" }
+                    );
+                }
+            };
             for entry in tb.iter().rev() {
+                if prev == Some(*entry) {
+                    repeats += 1;
+                } else {
+                    flush(&mut out, repeats);
+                    repeats = 1;
+                }
+                prev = Some(*entry);
+                if repeats > 3 {
+                    continue;
+                }
                 let code = &program.codes[entry.code as usize];
                 let _ = writeln!(
                     out,
@@ -310,6 +335,7 @@ impl Vm {
                     }
                 }
             }
+            flush(&mut out, repeats);
         }
         out.push_str(&self.exception_line(Value::Obj(exc)));
         out.push('\n');

@@ -984,11 +984,17 @@ impl Vm {
     }
 
     pub fn truncate_stack(&mut self, depth: usize) {
-        while self.stack.len() > depth {
-            if let Some(v) = self.stack.pop() {
-                self.rt.heap.decref(&mut self.local, v);
+        // Releasing frees objects only on the heap, never touches the stack, so
+        // release in place and cut the stack once.
+        let rt = self.rt;
+        if let Some(tail) = self.stack.get(depth..) {
+            for &v in tail {
+                if let Value::Obj(r) = v {
+                    rt.heap.decref_obj(&mut self.local, r);
+                }
             }
         }
+        self.stack.truncate(depth);
     }
 
     /// Remove frame `f` (the top one): its blocks, its handled exceptions, its slots

@@ -36,6 +36,10 @@ impl Num {
     }
 }
 
+fn zero_mod() -> PyErr {
+    PyErr::new(ExcKind::ZeroDivisionError, "integer modulo by zero")
+}
+
 fn zero_div() -> PyErr {
     PyErr::new(
         ExcKind::ZeroDivisionError,
@@ -77,6 +81,14 @@ impl Vm {
     }
 
     pub fn binary_op(&mut self, op: BinOpKind, a: Value, b: Value) -> PyResult<Value> {
+        if let (Value::Bool(x), Value::Bool(y)) = (a, b) {
+            match op {
+                BinOpKind::And => return Ok(Value::Bool(x & y)),
+                BinOpKind::Or => return Ok(Value::Bool(x | y)),
+                BinOpKind::Xor => return Ok(Value::Bool(x ^ y)),
+                _ => {}
+            }
+        }
         if let (Some(x), Some(y)) = (self.num_of(a)?, self.num_of(b)?) {
             return self.num_binop(op, x, y);
         }
@@ -244,7 +256,7 @@ impl Vm {
                 }
                 Mod => {
                     if b == 0 {
-                        return Err(zero_div());
+                        return Err(zero_mod());
                     }
                     a.checked_rem(b).map(|_| Integer::mod_floor(&a, &b))
                 }
@@ -328,7 +340,7 @@ impl Vm {
             }
             Mod => {
                 if b.is_zero() {
-                    return Err(zero_div());
+                    return Err(zero_mod());
                 }
                 a.mod_floor(&b)
             }
