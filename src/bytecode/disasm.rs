@@ -61,6 +61,15 @@ pub fn checks_breaker(i: &Instr) -> bool {
 
 /// Split an instruction's Debug form into the opcode name and its raw operand.
 fn name_and_arg(i: &Instr) -> (String, String) {
+    // Operands that pack two numbers read better apart.
+    match *i {
+        Instr::LoadFast2(n) => return ("LoadFast2".into(), format!("{},{}", n >> 16, n & 0xffff)),
+        Instr::UnpackEx(n) => return ("UnpackEx".into(), format!("{},{}", n >> 16, n & 0xffff)),
+        Instr::BinaryFastConst(_, s, c) => return ("BinaryFastConst".into(), format!("{s},{c}")),
+        Instr::AugFastConst(_, s, c) => return ("AugFastConst".into(), format!("{s},{c}")),
+        Instr::CompareJump(_, t) => return ("CompareJump".into(), t.to_string()),
+        _ => {}
+    }
     let dbg = format!("{i:?}");
     match dbg.find('(') {
         Some(p) => (dbg[..p].to_string(), dbg[p + 1..dbg.len() - 1].to_string()),
