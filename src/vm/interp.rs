@@ -161,14 +161,10 @@ impl Vm {
                     Instr::BinaryFastConst(op, s, c) => {
                         let a = self.stack[base + s as usize];
                         let b = consts.get(c as usize).copied().unwrap_or(Value::None);
-                        let fast = match (a, b) {
-                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
-                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
-                            (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
-                            (Value::Int(x), Value::Float(y)) => float_fast(op, x as f64, y),
-                            (Value::Unbound, _) => throw!(unbound_local(code.slot_name(s as u32))),
-                            _ => None,
-                        };
+                        if let Value::Unbound = a {
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        let fast = num_fast(op, a, b);
                         let v = match fast {
                             Some(v) => v,
                             None => tri!(self.binary_op(op, a, b)),
@@ -179,13 +175,10 @@ impl Vm {
                         let slot = base + s as usize;
                         let a = self.stack[slot];
                         let b = consts.get(c as usize).copied().unwrap_or(Value::None);
-                        let fast = match (a, b) {
-                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
-                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
-                            (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
-                            (Value::Unbound, _) => throw!(unbound_local(code.slot_name(s as u32))),
-                            _ => None,
-                        };
+                        if let Value::Unbound = a {
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        let fast = num_fast(op, a, b);
                         let v = match fast {
                             Some(v) => v,
                             None => tri!(self.inplace_op(op, a, b)),
@@ -378,12 +371,7 @@ impl Vm {
                     Instr::BinaryInplace(op) => {
                         let b = pop!();
                         let a = pop!();
-                        let fast = match (a, b) {
-                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
-                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
-                            _ => None,
-                        };
-                        if let Some(v) = fast {
+                        if let Some(v) = num_fast(op, a, b) {
                             self.stack.push(v);
                             continue;
                         }
@@ -399,14 +387,7 @@ impl Vm {
                             throw!(stack_underflow());
                         }
                         let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
-                        let fast = match (a, b) {
-                            (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
-                            (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
-                            (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
-                            (Value::Int(x), Value::Float(y)) => float_fast(op, x as f64, y),
-                            _ => None,
-                        };
-                        if let Some(v) = fast {
+                        if let Some(v) = num_fast(op, a, b) {
                             self.stack.truncate(n - 2);
                             self.stack.push(v);
                             continue;
@@ -1074,6 +1055,19 @@ pub fn unbound_local(name: &str) -> PyErr {
 
 pub fn name_error(name: &str) -> PyErr {
     PyErr::new(ExcKind::NameError, format!("name '{name}' is not defined"))
+}
+
+/// The arithmetic fast path shared by every binary instruction: small ints and
+/// floats, mixed as Python mixes them; None sends the slow path.
+#[inline(always)]
+fn num_fast(op: BinOpKind, a: Value, b: Value) -> Option<Value> {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => int_fast(op, x, y),
+        (Value::Float(x), Value::Float(y)) => float_fast(op, x, y),
+        (Value::Float(x), Value::Int(y)) => float_fast(op, x, y as f64),
+        (Value::Int(x), Value::Float(y)) => float_fast(op, x as f64, y),
+        _ => None,
+    }
 }
 
 /// Small-int arithmetic that cannot fail; None sends the slow path (overflow to a

@@ -76,64 +76,10 @@ impl Vm {
         let slice = self.slice_parts(idx)?;
         let g = self.get(r)?;
         match &*g {
-            Obj::List(items) => {
-                if let Some((a, b, c)) = slice {
-                    let (start, _stop, step, n) =
-                        text::strings::slice_indices(items.len() as i64, a, b, c)?;
-                    let out: Vec<Value> =
-                        (0..n).map(|k| items[(start + k * step) as usize]).collect();
-                    drop(g);
-                    for &v in &out {
-                        self.incref(v);
-                    }
-                    return self.new_list(out);
-                }
-                let Some(i) = index_of(idx) else {
-                    drop(g);
-                    let t = self.type_name(idx);
-                    return Err(PyErr::type_error(format!(
-                        "list indices must be integers or slices, not {t}"
-                    )));
-                };
-                match norm(i, items.len()) {
-                    Some(j) => {
-                        let v = items[j];
-                        drop(g);
-                        self.incref(v);
-                        Ok(v)
-                    }
-                    None => Err(PyErr::index_error("list index out of range")),
-                }
-            }
-            Obj::Tuple(items) => {
-                if let Some((a, b, c)) = slice {
-                    let (start, _stop, step, n) =
-                        text::strings::slice_indices(items.len() as i64, a, b, c)?;
-                    let out: Vec<Value> =
-                        (0..n).map(|k| items[(start + k * step) as usize]).collect();
-                    drop(g);
-                    for &v in &out {
-                        self.incref(v);
-                    }
-                    return self.new_tuple(out);
-                }
-                let Some(i) = index_of(idx) else {
-                    drop(g);
-                    let t = self.type_name(idx);
-                    return Err(PyErr::type_error(format!(
-                        "tuple indices must be integers or slices, not {t}"
-                    )));
-                };
-                match norm(i, items.len()) {
-                    Some(j) => {
-                        let v = items[j];
-                        drop(g);
-                        self.incref(v);
-                        Ok(v)
-                    }
-                    None => Err(PyErr::index_error("tuple index out of range")),
-                }
-            }
+            // The guard borrows the heap, not the VM: the items can be read in
+            // place while the VM increfs and allocates (other slots only).
+            Obj::List(items) => self.seq_item(items, idx, slice, "list"),
+            Obj::Tuple(items) => self.seq_item(items, idx, slice, "tuple"),
             Obj::Str(s) => {
                 if let Some((a, b, c)) = slice {
                     let (start, stop, step, _n) =
@@ -231,6 +177,43 @@ impl Vm {
                     "'{t}' object is not subscriptable"
                 )))
             }
+        }
+    }
+
+    /// `items[idx]` for a list or tuple (`what`), a new reference; a slice
+    /// makes a new list or tuple.
+    fn seq_item(
+        &mut self,
+        items: &[Value],
+        idx: Value,
+        slice: Option<SliceParts>,
+        what: &str,
+    ) -> PyResult<Value> {
+        if let Some((a, b, c)) = slice {
+            let (start, _stop, step, n) =
+                text::strings::slice_indices(items.len() as i64, a, b, c)?;
+            let out: Vec<Value> = (0..n).map(|k| items[(start + k * step) as usize]).collect();
+            for &v in &out {
+                self.incref(v);
+            }
+            return if what == "list" {
+                self.new_list(out)
+            } else {
+                self.new_tuple(out)
+            };
+        }
+        let Some(i) = index_of(idx) else {
+            let t = self.type_name(idx);
+            return Err(PyErr::type_error(format!(
+                "{what} indices must be integers or slices, not {t}"
+            )));
+        };
+        match norm(i, items.len()) {
+            Some(j) => {
+                self.incref(items[j]);
+                Ok(items[j])
+            }
+            None => Err(PyErr::index_error(format!("{what} index out of range"))),
         }
     }
 
