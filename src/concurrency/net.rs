@@ -67,14 +67,13 @@
 //! # Loopback
 //!
 //! `http://127.0.0.1:PORT/...` and `http://localhost:PORT/...` ([`is_loopback`]) can
-//! be fetched for real with [`fetch_loopback`]: a plain HTTP/1.1 GET over a
-//! `TcpStream` with 10 s connect, read and write timeouts, so examples can talk to a
+//! be fetched for real with [`fetch_loopback`]: an HTTP/1.1 GET through the `ureq`
+//! client with 10 s connect, read and write timeouts, so examples can talk to a
 //! local server. No other host is ever contacted.
 
 use std::fmt;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// The default latency scale, in seconds.
@@ -525,97 +524,55 @@ pub fn fetch_loopback(url: &str) -> Result<SimResponse, NetError> {
         format!("/{target}")
     };
 
+    // The request itself goes through ureq (a small blocking HTTP client); we
+    // always connect to 127.0.0.1, whatever loopback name the URL used.
     let start = Instant::now();
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let err = |e| io_err(host, port, e);
-    let mut stream = TcpStream::connect_timeout(&addr, LOOPBACK_TIMEOUT).map_err(err)?;
-    stream
-        .set_read_timeout(Some(LOOPBACK_TIMEOUT))
-        .map_err(err)?;
-    stream
-        .set_write_timeout(Some(LOOPBACK_TIMEOUT))
-        .map_err(err)?;
+    let real_url = format!("http://127.0.0.1:{port}{target}");
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(LOOPBACK_TIMEOUT)
+        .timeout_read(LOOPBACK_TIMEOUT)
+        .timeout_write(LOOPBACK_TIMEOUT)
+        .redirects(0)
+        .build();
     let host_header = match port_text {
         Some(p) if !p.is_empty() => format!("{host}:{p}"),
         _ => host.to_string(),
     };
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: gilsim\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).map_err(err)?;
-    stream.flush().map_err(err)?;
-
-    let mut reader = BufReader::new(stream);
-    let bad = |what: &str| {
-        NetError::Connection(format!(
-            "HTTPConnectionPool(host={}, port={port}): malformed response: {what}",
-            py_repr(host)
-        ))
-    };
-    let status_line = read_line(&mut reader).map_err(err)?;
-    let mut words = status_line.split_whitespace();
-    let status = match (words.next(), words.next()) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/") => code
-            .parse::<u16>()
-            .map_err(|_| bad(&format!("status line {status_line:?}")))?,
-        _ => return Err(bad(&format!("status line {status_line:?}"))),
-    };
-    let mut content_length = None;
-    let mut chunked = false;
-    loop {
-        let line = read_line(&mut reader).map_err(err)?;
-        if line.is_empty() {
-            break;
+    let request = agent
+        .get(&real_url)
+        .set("Host", &host_header)
+        .set("User-Agent", "gilsim");
+    let response = match request.call() {
+        Ok(r) => r,
+        // 4xx and 5xx are responses too (requests does not raise for them)
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(ureq::Error::Transport(t)) => {
+            let e = match t.kind() {
+                ureq::ErrorKind::Io => {
+                    std::io::Error::new(std::io::ErrorKind::ConnectionRefused, t.to_string())
+                }
+                _ => std::io::Error::other(t.to_string()),
+            };
+            let timed_out = t.to_string().to_ascii_lowercase().contains("timed out");
+            return Err(if timed_out {
+                NetError::Timeout
+            } else {
+                io_err(host, port, e)
+            });
         }
-        if let Some((name, value)) = line.split_once(':') {
-            let (name, value) = (name.trim(), value.trim());
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = Some(
-                    value
-                        .parse::<usize>()
-                        .map_err(|_| bad(&format!("Content-Length {value:?}")))?,
-                );
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            }
-        }
-    }
-    let no_body = status == 204 || status == 304 || (100..200).contains(&status);
+    };
+    let status = response.status();
     let mut body = Vec::new();
-    if no_body {
-        // 1xx, 204 and 304 responses never have a body.
-    } else if chunked {
-        loop {
-            let line = read_line(&mut reader).map_err(err)?;
-            let size_text = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| bad(&format!("chunk size {line:?}")))?;
-            if size == 0 {
-                break;
-            }
-            if body.len() + size > LOOPBACK_MAX_BODY {
-                return Err(bad("body too large"));
-            }
-            let at = body.len();
-            body.resize(at + size, 0);
-            reader.read_exact(&mut body[at..]).map_err(err)?;
-            read_line(&mut reader).map_err(err)?;
-        }
-    } else if let Some(n) = content_length {
-        if n > LOOPBACK_MAX_BODY {
-            return Err(bad("body too large"));
-        }
-        body.resize(n, 0);
-        reader.read_exact(&mut body).map_err(err)?;
-    } else {
-        reader
-            .by_ref()
-            .take(LOOPBACK_MAX_BODY as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(err)?;
-        if body.len() > LOOPBACK_MAX_BODY {
-            return Err(bad("body too large"));
-        }
+    response
+        .into_reader()
+        .take(LOOPBACK_MAX_BODY as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| io_err(host, port, e))?;
+    if body.len() > LOOPBACK_MAX_BODY {
+        return Err(NetError::Connection(format!(
+            "HTTPConnectionPool(host={}, port={port}): malformed response: body too large",
+            py_repr(host)
+        )));
     }
     Ok(SimResponse {
         url: url.to_string(),
@@ -623,25 +580,6 @@ pub fn fetch_loopback(url: &str) -> Result<SimResponse, NetError> {
         body: String::from_utf8_lossy(&body).into_owned(),
         latency_s: start.elapsed().as_secs_f64(),
     })
-}
-
-/// One header line without its CRLF; an early end of stream is an error.
-fn read_line(reader: &mut impl BufRead) -> std::io::Result<String> {
-    let mut buf = Vec::new();
-    reader
-        .by_ref()
-        .take(64 * 1024)
-        .read_until(b'\n', &mut buf)?;
-    if !buf.ends_with(b"\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "connection closed before the response was complete",
-        ));
-    }
-    while buf.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
-        buf.pop();
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 #[cfg(test)]
