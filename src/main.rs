@@ -65,6 +65,11 @@ Examples:
         /// Write the statistics as JSON to FILE (`-` for stdout).
         #[arg(long, value_name = "FILE")]
         stats_json: Option<String>,
+        /// What happens when a thread uses an object that was freed (possible only
+        /// with --gil off): abort (a crash report, exit status 3) or continue
+        /// (count it and raise MemoryCorruptionError in that thread).
+        #[arg(long, value_name = "abort|continue", default_value = "abort", value_parser = ["abort", "continue"])]
+        on_corruption: String,
         /// Log lock, thread and heap events to stderr (one line each, with a
         /// timestamp and the thread's name); RUST_LOG=gilsim=trace shows more.
         #[arg(long)]
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
             seed,
             latency,
             trace,
+            on_corruption,
             file,
             args,
         } => {
@@ -166,6 +172,7 @@ fn main() -> ExitCode {
                     stats_json,
                     seed,
                     latency,
+                    continue_on_corruption: on_corruption == "continue",
                 }),
                 Err(msg) => {
                     eprintln!("{msg}");

@@ -31,6 +31,9 @@ pub struct RunConfig {
     /// `--seed` and `--latency`: the simulated network
     pub seed: u64,
     pub latency: f64,
+    /// `--on-corruption continue`: count simulated memory errors and raise
+    /// MemoryCorruptionError instead of stopping with a crash report.
+    pub continue_on_corruption: bool,
 }
 
 impl Default for RunConfig {
@@ -47,6 +50,7 @@ impl Default for RunConfig {
             stats_json: None,
             seed: 0,
             latency: 0.1,
+            continue_on_corruption: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::front::{compiler, parser};
 use crate::heap::{audit, Value};
 use crate::observe::stats::{process_cpu_seconds, HeapInfo, RunConfigInfo, StatsReport};
 use crate::vm::{Options, Runtime, Vm};
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 
 /// Stack size of the thread that parses, compiles and runs the main program:
@@ -172,6 +173,25 @@ fn run_here(config: &RunConfig) -> i32 {
             return 1;
         }
     };
+    if !config.continue_on_corruption {
+        let _ = rt.heap.on_corruption.set(Box::new(move |e, local| {
+            // Only the first thread to notice reports; the others stop here
+            // while the process exits.
+            static REPORTED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if REPORTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                loop {
+                    std::thread::park();
+                }
+            }
+            let report = crash_report(rt, e, local);
+            if let Some(mut out) = rt.out.try_lock() {
+                let _ = out.flush();
+            }
+            eprint!("{report}");
+            std::process::exit(CORRUPTION_EXIT);
+        }));
+    }
     let mut vm = Vm::new(rt, "MainThread".into());
     let hooks = GilHooks::of(&vm);
     if let Some(h) = hooks {
@@ -266,6 +286,106 @@ pub fn run_main(vm: &mut Vm) -> i32 {
             1
         }
     }
+}
+
+/// Exit status of a run stopped by simulated memory corruption (documented, and
+/// distinct from the simulator's own failures).
+pub const CORRUPTION_EXIT: i32 = 3;
+
+/// "file:line, instruction N (Name)" for a recorded site (code << 32 | ip).
+fn describe_site(rt: &Runtime, site: u64) -> String {
+    let code = ((site >> 32) & 0xffff) as usize;
+    let ip = (site & 0xffff_ffff) as usize;
+    match rt.program.codes.get(code) {
+        Some(c) => {
+            let name = c
+                .instrs
+                .get(ip)
+                .map(|i| format!("{i:?}"))
+                .map(|d| d.split('(').next().unwrap_or("").to_string())
+                .unwrap_or_default();
+            format!(
+                "{}:{} in {}, instruction {ip} ({name})",
+                rt.program.filename,
+                c.line_at(ip),
+                c.name
+            )
+        }
+        None => "an unknown place".into(),
+    }
+}
+
+fn thread_name(rt: &Runtime, n: u64) -> String {
+    rt.thread_names
+        .try_lock()
+        .and_then(|names| names.get(n as usize).cloned())
+        .unwrap_or_else(|| format!("thread #{n}"))
+}
+
+/// The simulated crash report: which object, who freed it where, who used it
+/// afterwards where, and whether the slot was meanwhile reused.
+pub fn crash_report(
+    rt: &Runtime,
+    e: &crate::heap::HeapError,
+    local: &crate::heap::LocalHeap,
+) -> String {
+    use crate::heap::HeapError;
+    let user = format!(
+        "{} at {}",
+        thread_name(rt, local.thread as u64),
+        describe_site(rt, local.site)
+    );
+    let mut out =
+        String::from("\nSimulated memory corruption: an object was used after it was freed.\n\n");
+    match e {
+        HeapError::UseAfterFree {
+            r,
+            freed_kind,
+            now_gen,
+            now_kind,
+            freed_site,
+        } => {
+            let freer = freed_site >> 48;
+            let _ = writeln!(
+                out,
+                "  object:        {freed_kind} at heap slot {} (generation {}, id {})",
+                r.idx,
+                r.gen,
+                crate::vm::convert::fake_addr(*r)
+            );
+            let _ = writeln!(
+                out,
+                "  freed by:      {} at {}",
+                thread_name(rt, freer),
+                describe_site(rt, freed_site & 0xffff_ffff_ffff)
+            );
+            let _ = writeln!(out, "  then used by:  {user}");
+            if *now_kind == "<free slot>" {
+                let _ = writeln!(out, "  the slot:      still free");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  the slot:      reused meanwhile by a {now_kind} (generation {now_gen}): in C, the program would now read one object as another"
+                );
+            }
+        }
+        HeapError::Wild(r) => {
+            let _ = writeln!(
+                out,
+                "  a reference to heap slot {} (generation {}), which never held an object, was followed by {user}",
+                r.idx, r.gen
+            );
+        }
+        HeapError::Full => {}
+    }
+    out.push_str(
+        "\n  Why: without the GIL, threads updated this object's reference count at the\n  same time and an update was lost, so the count reached zero while references\n  to the object still existed. With --gil on, or --refcount atomic, this cannot\n  happen; --on-corruption continue counts such events and goes on.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "gilsim: exit status {CORRUPTION_EXIT} (simulated memory corruption)"
+    );
+    out
 }
 
 /// Audit the heap of a finished program: roots are globals, constants, built-ins,

@@ -47,6 +47,34 @@ pub enum TypeTag {
     Native(u8),
 }
 
+/// Every `Obj::kind_name`, so a slot can remember what it held in one byte.
+pub const KIND_NAMES: &[&str] = &[
+    "object",
+    "<free slot>",
+    "str",
+    "int",
+    "list",
+    "tuple",
+    "dict",
+    "set",
+    "range",
+    "slice",
+    "function",
+    "method",
+    "builtin_function_or_method",
+    "type",
+    "instance",
+    "exception",
+    "module",
+    "cell",
+    "iterator",
+    "dict view",
+    "super",
+    "generator",
+    "coroutine",
+    "native object",
+];
+
 /// Kinds of native object (the `u8` of `TypeTag::Native`).
 pub mod native_kind {
     pub const THREAD: u8 = 0;
@@ -387,6 +415,12 @@ impl Obj {
             Obj::Dict(d) | Obj::Set(d) => d.slots_len() * 48,
             _ => 0,
         }
+    }
+
+    /// Index of `kind_name()` in `KIND_NAMES`.
+    pub fn kind_index(&self) -> u8 {
+        let n = self.kind_name();
+        KIND_NAMES.iter().position(|k| *k == n).unwrap_or(0) as u8
     }
 
     /// The kind's name for reports (not necessarily the Python type name).

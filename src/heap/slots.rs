@@ -51,6 +51,8 @@ pub struct Slot {
     alloc_site: AtomicU64,
     /// Who freed the object last: thread number << 48 | code index << 32 | line.
     freed_site: AtomicU64,
+    /// What kind of object was freed here last (`Obj::kind_index`).
+    freed_kind: std::sync::atomic::AtomicU8,
     /// Immutable facts about the object, readable without the lock (see
     /// `Obj::aux_hint`): written once at allocation, validated by the generation.
     aux: AtomicU64,
@@ -65,6 +67,7 @@ impl Slot {
             alloc_site: AtomicU64::new(0),
             freed_site: AtomicU64::new(0),
             aux: AtomicU64::new(0),
+            freed_kind: std::sync::atomic::AtomicU8::new(0),
             data: RwLock::new(Obj::Free),
         }
     }
@@ -75,6 +78,8 @@ pub enum HeapError {
     /// The handle's object was freed; the slot now has generation `now_gen`.
     UseAfterFree {
         r: ObjRef,
+        /// The kind of object that was freed ("list", ...).
+        freed_kind: &'static str,
         now_gen: u32,
         /// The kind of object living in the slot now ("<free slot>" if none).
         now_kind: &'static str,
@@ -120,7 +125,14 @@ pub struct Heap {
     freed: AtomicU64,
     bytes: AtomicI64,
     max_bytes: i64,
+    corruptions: AtomicU64,
+    /// Called on every detected use of a freed object (see `report`).
+    pub on_corruption: OnceLock<CorruptionHook>,
 }
+
+/// What to do when a thread uses a freed object: the CLI installs a hook that
+/// prints the crash report and stops the process (`--on-corruption abort`).
+pub type CorruptionHook = Box<dyn Fn(&HeapError, &LocalHeap) + Send + Sync>;
 
 const LOCAL_CACHE_MAX: usize = 4096;
 
@@ -143,6 +155,8 @@ impl Heap {
             freed: AtomicU64::new(0),
             bytes: AtomicI64::new(0),
             max_bytes: max_bytes.min(i64::MAX as u64) as i64,
+            corruptions: AtomicU64::new(0),
+            on_corruption: OnceLock::new(),
         }
     }
 
@@ -267,12 +281,34 @@ impl Heap {
     #[inline(never)]
     fn stale_use(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) {
         let g = slot.data.read_recursive();
-        local.errors.push(self.stale(slot, r, &g));
+        let e = self.stale(slot, r, &g);
+        drop(g);
+        self.report(local, e);
+    }
+
+    /// A simulated memory error was detected: count it, remember it, and let the
+    /// run's policy (`--on-corruption`) see it first.
+    #[cold]
+    pub fn report(&self, local: &mut LocalHeap, e: HeapError) {
+        self.corruptions.fetch_add(1, Relaxed);
+        if let Some(hook) = self.on_corruption.get() {
+            hook(&e, local);
+        }
+        local.errors.push(e);
+    }
+
+    /// How many simulated memory errors were detected, in every thread.
+    pub fn corruption_count(&self) -> u64 {
+        self.corruptions.load(Relaxed)
     }
 
     fn stale(&self, slot: &Slot, r: ObjRef, data: &Obj) -> HeapError {
         HeapError::UseAfterFree {
             r,
+            freed_kind: super::objects::KIND_NAMES
+                .get(slot.freed_kind.load(Relaxed) as usize)
+                .copied()
+                .unwrap_or("object"),
             now_gen: slot.gen.load(Relaxed),
             now_kind: data.kind_name(),
             freed_site: slot.freed_site.load(Relaxed),
@@ -331,7 +367,7 @@ impl Heap {
     #[inline(always)]
     pub fn incref_obj(&self, local: &mut LocalHeap, r: ObjRef) {
         let Some(slot) = self.slot(r.idx) else {
-            local.errors.push(HeapError::Wild(r));
+            self.report(local, HeapError::Wild(r));
             return;
         };
         if slot.gen.load(Relaxed) != r.gen {
@@ -360,7 +396,7 @@ impl Heap {
     #[inline(always)]
     pub fn decref_obj(&self, local: &mut LocalHeap, r: ObjRef) {
         let Some(slot) = self.slot(r.idx) else {
-            local.errors.push(HeapError::Wild(r));
+            self.report(local, HeapError::Wild(r));
             return;
         };
         if slot.gen.load(Relaxed) != r.gen {
@@ -409,7 +445,9 @@ impl Heap {
         let mut g = slot.data.write();
         if slot.gen.load(Relaxed) != r.gen {
             // Two threads both saw the count reach zero: a double free, caught.
-            local.errors.push(self.stale(slot, r, &g));
+            let e = self.stale(slot, r, &g);
+            drop(g);
+            self.report(local, e);
             return;
         }
         slot.gen.store(r.gen.wrapping_add(1), Relaxed);
@@ -417,6 +455,7 @@ impl Heap {
             .store(((local.thread as u64) << 48) | local.site, Relaxed);
         let obj = std::mem::replace(&mut *g, Obj::Free);
         slot.aux.store(0, Relaxed);
+        slot.freed_kind.store(obj.kind_index(), Relaxed);
         drop(g);
         local.bytes -= obj.approx_size() as i64;
         local.frees += 1;

@@ -162,10 +162,16 @@ pub fn kind_from_index(i: u8) -> ExcKind {
 /// A stale handle was used: under the GIL this cannot happen; without it, it is the
 /// simulated use-after-free that `--gil off` exists to show.
 pub fn corruption_error(vm: &mut Vm, e: HeapError) -> PyErr {
-    vm.local.errors.push(e.clone());
+    let rt = vm.rt;
+    rt.heap.report(&mut vm.local, e.clone());
     let msg = match e {
-        HeapError::UseAfterFree { r, now_kind, .. } => format!(
-            "object at slot {} (generation {}) was used after it was freed; the slot now holds {}",
+        HeapError::UseAfterFree {
+            r,
+            freed_kind,
+            now_kind,
+            ..
+        } => format!(
+            "{freed_kind} object at slot {} (generation {}) was used after it was freed; the slot now holds {}",
             r.idx, r.gen, now_kind
         ),
         HeapError::Wild(r) => format!("reference to slot {} is not a valid object", r.idx),

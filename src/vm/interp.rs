@@ -87,6 +87,9 @@ impl Vm {
                         "instruction pointer out of range"
                     ))
                 };
+                // Where this thread is, for the heap's allocation and free records
+                // (one store; the crash report turns it into file:line).
+                self.local.site = ((frame.code as u64) << 32) | ip as u64;
                 ip += 1;
                 self.instructions += 1;
                 match ins {

@@ -117,6 +117,8 @@ pub struct Runtime {
     pub modules: Mutex<FxHashMap<Sym, Value>>,
     pub out: Mutex<Box<dyn Write + Send>>,
     pub recursion_limit: AtomicU32,
+    /// Name of every thread that ever ran, by number (`LocalHeap::thread`).
+    pub thread_names: Mutex<Vec<String>>,
     /// The eval breaker: non-zero when a thread should stop at its next check.
     pub breaker: breaker::Breaker,
     pub hooks: Box<dyn Hooks>,
@@ -212,6 +214,7 @@ impl Runtime {
             modules: Mutex::new(FxHashMap::default()),
             out: Mutex::new(out),
             recursion_limit: AtomicU32::new(options.recursion_limit),
+            thread_names: Mutex::new(Vec::new()),
             breaker: breaker::Breaker::default(),
             hooks,
             options,
@@ -253,13 +256,19 @@ fn make_const(heap: &Heap, local: &mut LocalHeap, c: &Const) -> Result<Value, He
 
 impl Vm {
     pub fn new(rt: &'static Runtime, thread_name: String) -> Vm {
+        let mut local = LocalHeap::default();
+        {
+            let mut names = rt.thread_names.lock();
+            local.thread = names.len().min(u16::MAX as usize) as u16;
+            names.push(thread_name.clone());
+        }
         Vm {
             rt,
             stack: Vec::with_capacity(1024),
             frames: Vec::with_capacity(64),
             blocks: Vec::new(),
             handling: Vec::new(),
-            local: LocalHeap::default(),
+            local,
             native_depth: 0,
             argbuf: Vec::new(),
             instructions: 0,
