@@ -268,6 +268,7 @@ impl Heap {
         slot.alloc_site.store(local.site, Relaxed);
         drop(g);
         local.allocs += 1;
+        tracing::trace!(slot = idx, gen, "allocated");
         Ok(ObjRef { idx, gen })
     }
 
@@ -291,6 +292,7 @@ impl Heap {
     #[cold]
     pub fn report(&self, local: &mut LocalHeap, e: HeapError) {
         self.corruptions.fetch_add(1, Relaxed);
+        tracing::debug!(error = ?e, "use of a freed object detected");
         if let Some(hook) = self.on_corruption.get() {
             hook(&e, local);
         }
@@ -458,6 +460,7 @@ impl Heap {
         slot.freed_kind.store(obj.kind_index(), Relaxed);
         drop(g);
         local.bytes -= obj.approx_size() as i64;
+        tracing::trace!(slot = r.idx, gen = r.gen, kind = obj.kind_name(), "freed");
         local.frees += 1;
         if let Obj::Native(n) = &obj {
             // Natives may be shared with Rust threads (an Arc): take their
