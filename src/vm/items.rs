@@ -94,6 +94,11 @@ impl Vm {
                 }
                 let Some(i) = index_of(idx) else {
                     drop(g);
+                    if let Ok(Some(super::ops::Num::B(_))) = self.num_of(idx) {
+                        return Err(PyErr::index_error(
+                            "cannot fit 'int' into an index-sized integer",
+                        ));
+                    }
                     let t = self.type_name(idx);
                     return Err(PyErr::type_error(format!(
                         "string indices must be integers, not '{t}'"
@@ -203,10 +208,7 @@ impl Vm {
             };
         }
         let Some(i) = index_of(idx) else {
-            let t = self.type_name(idx);
-            return Err(PyErr::type_error(format!(
-                "{what} indices must be integers or slices, not {t}"
-            )));
+            return Err(self.bad_index(idx, &format!("{what} indices must be integers or slices")));
         };
         match norm(i, items.len()) {
             Some(j) => {
@@ -215,6 +217,16 @@ impl Vm {
             }
             None => Err(PyErr::index_error(format!("{what} index out of range"))),
         }
+    }
+
+    /// The error for a non-index subscript: a big int does not fit (IndexError,
+    /// as CPython), anything else is the wrong type.
+    fn bad_index(&mut self, idx: Value, what: &str) -> PyErr {
+        if let Ok(Some(super::ops::Num::B(_))) = self.num_of(idx) {
+            return PyErr::index_error("cannot fit 'int' into an index-sized integer");
+        }
+        let t = self.type_name(idx);
+        PyErr::type_error(format!("{what}, not {t}"))
     }
 
     pub fn key_error(&mut self, key: Value) -> PyErr {

@@ -106,6 +106,12 @@ impl Vm {
         let is_seq = |t: &str| t == "str" || t == "list" || t == "tuple";
         if op == BinOpKind::Mul && (is_seq(&ta) || is_seq(&tb)) {
             let other = if is_seq(&ta) { &tb } else { &ta };
+            if other == "int" {
+                return Err(PyErr::new(
+                    ExcKind::OverflowError,
+                    "cannot fit 'int' into an index-sized integer",
+                ));
+            }
             return Err(PyErr::type_error(format!(
                 "can't multiply sequence by non-int of type '{other}'"
             )));
@@ -893,7 +899,16 @@ impl Vm {
             }
             _ => {
                 drop(g);
-                let items = self.collect_iterable(container)?;
+                let items = match self.collect_iterable(container) {
+                    Ok(items) => items,
+                    Err(e) if e.kind() == Some(ExcKind::TypeError) => {
+                        let t = self.type_name(container);
+                        return Err(PyErr::type_error(format!(
+                            "argument of type '{t}' is not iterable"
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                };
                 let r = self.any_eq(&items, item);
                 self.decref_all(items);
                 r
