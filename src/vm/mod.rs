@@ -32,7 +32,7 @@ use frames::{Block, Frame};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 pub type PyResult<T = Value> = Result<T, PyErr>;
@@ -403,16 +403,4 @@ impl Vm {
             None => (0, 0),
         }
     }
-}
-
-/// Unused-variable silencer for counters read only in tests.
-pub fn _touch(_: &AtomicU32) -> u32 {
-    0
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn s<T: Send + Sync>() {}
-    s::<Runtime>();
-    let _ = Relaxed;
 }
