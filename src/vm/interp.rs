@@ -71,6 +71,17 @@ impl Vm {
                     }
                 };
             }
+            // Pop one operand, apply a slow-path method, release the operand,
+            // push the result.
+            macro_rules! unary {
+                ($method:ident) => {{
+                    let a = pop!();
+                    let r = self.$method(a);
+                    self.decref(a);
+                    let v = tri!(r);
+                    self.stack.push(v);
+                }};
+            }
             macro_rules! breaker_check {
                 () => {
                     if rt.breaker.is_set() {
@@ -487,20 +498,8 @@ impl Vm {
                         let v = tri!(r);
                         self.stack.push(v);
                     }
-                    Instr::UnaryPos => {
-                        let a = pop!();
-                        let r = self.unary_pos(a);
-                        self.decref(a);
-                        let v = tri!(r);
-                        self.stack.push(v);
-                    }
-                    Instr::UnaryInvert => {
-                        let a = pop!();
-                        let r = self.unary_invert(a);
-                        self.decref(a);
-                        let v = tri!(r);
-                        self.stack.push(v);
-                    }
+                    Instr::UnaryPos => unary!(unary_pos),
+                    Instr::UnaryInvert => unary!(unary_invert),
                     Instr::UnaryNot => {
                         let a = pop!();
                         let r = self.truthy(a);
