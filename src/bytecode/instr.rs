@@ -215,8 +215,12 @@ pub enum Instr {
     LoadAssertionError,
     /// with-statement entry: ctx -> exit_bound_method result_of_enter
     BeforeWith,
+    /// async-with entry: ctx -> exit_bound_method awaitable_of_aenter
+    BeforeAsyncWith,
     /// Normal with-statement exit: call the exit method below TOS with (None, None, None).
     WithExitNormal,
+    /// The same for `async with`, keeping the result (an awaitable) on the stack.
+    AsyncWithExitNormal,
     /// Exceptional with-statement exit: exit exc -> (calls exit(type, exc, tb)); pushes
     /// true if the exception is suppressed.
     WithExitExc,

@@ -51,8 +51,8 @@ enum FBlock<'a> {
     FinallyExc,
     /// Inside an `except` clause.
     Handler,
-    /// Inside a `with` body: the exit method sits on the stack.
-    With,
+    /// Inside a `with` (or `async with`) body: the exit method sits on the stack.
+    With(bool),
 }
 
 struct CodeBuilder {
@@ -832,7 +832,11 @@ impl<'a> Compiler<'a> {
             return self.stmts(body);
         };
         self.expr(&first.context)?;
-        self.emit(Instr::BeforeWith);
+        self.emit(if is_async {
+            Instr::BeforeAsyncWith
+        } else {
+            Instr::BeforeWith
+        });
         if is_async {
             self.emit(Instr::GetAwaitable);
             self.load_const(Const::None);
@@ -845,17 +849,19 @@ impl<'a> Compiler<'a> {
             }
         }
         let setup = self.emit(Instr::SetupExcept(0));
-        self.sc().fblocks.push(FBlock::With);
+        self.sc().fblocks.push(FBlock::With(is_async));
         self.with_items(rest, body, is_async, pos)?;
         self.sc().fblocks.pop();
         self.sc().line = pos.line;
         self.emit(Instr::PopBlock);
-        self.emit(Instr::WithExitNormal);
         if is_async {
+            self.emit(Instr::AsyncWithExitNormal);
             self.emit(Instr::GetAwaitable);
             self.load_const(Const::None);
             self.emit(Instr::YieldFrom);
             self.emit(Instr::PopTop);
+        } else {
+            self.emit(Instr::WithExitNormal);
         }
         let jend = self.emit(Instr::Jump(0));
         self.patch_here(setup);
@@ -902,7 +908,8 @@ impl<'a> Compiler<'a> {
                 FBlock::Finally(_) => 3,
                 FBlock::FinallyExc => 4,
                 FBlock::Handler => 5,
-                FBlock::With => 7,
+                FBlock::With(false) => 7,
+                FBlock::With(true) => 8,
             };
             match action {
                 0 => {
@@ -944,12 +951,23 @@ impl<'a> Compiler<'a> {
                 5 => {
                     self.emit(Instr::PopExcept);
                 }
-                _ => {
+                7 => {
                     self.emit(Instr::PopBlock);
                     if value_on_top {
                         self.emit(Instr::RotTwo);
                     }
                     self.emit(Instr::WithExitNormal);
+                }
+                _ => {
+                    self.emit(Instr::PopBlock);
+                    if value_on_top {
+                        self.emit(Instr::RotTwo);
+                    }
+                    self.emit(Instr::AsyncWithExitNormal);
+                    self.emit(Instr::GetAwaitable);
+                    self.load_const(Const::None);
+                    self.emit(Instr::YieldFrom);
+                    self.emit(Instr::PopTop);
                 }
             }
         }

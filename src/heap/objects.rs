@@ -96,6 +96,8 @@ pub mod native_kind {
     pub const ASYNC_CTX: u8 = 16;
     pub const ASYNC_SEMAPHORE: u8 = 17;
     pub const ASYNC_EVENT: u8 = 18;
+    pub const NATIVE_CORO: u8 = 19;
+    pub const LOOP: u8 = 20;
 }
 
 /// An object whose state is Rust data owned by a library module (a lock, a

@@ -3,6 +3,8 @@
 //! A module is created the first time a program imports it (`create_module`) and
 //! cached by the runtime. Its functions are ordinary built-ins (`Owner::Module`).
 
+pub mod aiohttp;
+pub mod asyncio;
 pub mod concurrent_futures;
 pub mod queue;
 pub mod requests;
@@ -14,7 +16,7 @@ pub mod typing;
 use crate::bytecode::{intern, Sym};
 use crate::heap::{ModuleObj, Obj, Value};
 use crate::vm::builtins::{table, Def, Owner};
-use crate::vm::iter::GenResult;
+use crate::vm::iter::{GenResult, Resume};
 use crate::vm::{PyResult, Vm};
 
 pub fn defs() -> Vec<Def> {
@@ -25,6 +27,8 @@ pub fn defs() -> Vec<Def> {
     v.extend(queue::defs());
     v.extend(concurrent_futures::defs());
     v.extend(requests::defs());
+    v.extend(asyncio::defs());
+    v.extend(aiohttp::defs());
     v
 }
 
@@ -62,6 +66,13 @@ pub fn construct_native(
         nk::QUEUE => queue::construct(vm, args, kw),
         nk::EXECUTOR => concurrent_futures::construct(vm, args, kw),
         nk::SESSION => requests::new_session(vm),
+        nk::ASYNC_SESSION => aiohttp::new_session(vm),
+        nk::TASK
+        | nk::EVENT_LOOP_FUTURE
+        | nk::ASYNC_LOCK
+        | nk::ASYNC_SEMAPHORE
+        | nk::ASYNC_EVENT
+        | nk::ASYNC_QUEUE => asyncio::construct(vm, kind, args, kw),
         _ => Err(crate::vm::PyErr::type_error(
             "cannot create instances of this type directly",
         )),
@@ -74,7 +85,53 @@ pub fn native_attr(vm: &mut Vm, obj: Value, name: Sym) -> PyResult<Option<Value>
     if let Some(v) = threading::attr(vm, &n, name)? {
         return Ok(Some(v));
     }
-    requests::attr(vm, &n, name)
+    if let Some(v) = requests::attr(vm, &n, name)? {
+        return Ok(Some(v));
+    }
+    aiohttp::attr(vm, &n, name)
+}
+
+/// `repr()` of native objects that have their own.
+pub fn native_repr(vm: &mut Vm, v: Value) -> Option<String> {
+    let n = threading::native_arc(vm, v).ok()?;
+    if let Some(s) = aiohttp::repr(&n) {
+        return Some(s);
+    }
+    asyncio::repr(vm, v, &n)
+}
+
+/// Raise `module.name(msg)` (an exception class the module defines).
+pub fn module_error(vm: &mut Vm, module: &str, name: &str, msg: String) -> crate::vm::PyErr {
+    use crate::vm::{ExcKind, PyErr};
+    let m = match vm.import(intern(module)) {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    let class = vm.get_attr(m, intern(name));
+    vm.decref(m);
+    let class = match class {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let args = if msg.is_empty() {
+        vec![]
+    } else {
+        match vm.new_string(msg) {
+            Ok(m) => vec![m],
+            Err(e) => {
+                vm.decref(class);
+                return e;
+            }
+        }
+    };
+    let r = vm.call_value(class, &args, &[]);
+    vm.decref(class);
+    vm.decref_all(args);
+    match r {
+        Ok(Value::Obj(e)) => PyErr::from_obj(e),
+        Ok(_) => PyErr::new(ExcKind::RuntimeError, format!("{module}.{name}")),
+        Err(e) => e,
+    }
 }
 
 /// A class object of a native kind (borrowed), to put in a module.
@@ -138,6 +195,8 @@ pub fn module_with(vm: &mut Vm, name: &str, extra: Vec<(Sym, Value)>) -> PyResul
 pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
     Ok(Some(match name {
         "time" => module_with(vm, "time", vec![])?,
+        "asyncio" => asyncio::create(vm)?,
+        "aiohttp" => aiohttp::create(vm)?,
         "sys" => sys::create(vm)?,
         "typing" => typing::create(vm)?,
         "threading" => {
@@ -220,11 +279,31 @@ pub fn create_module(vm: &mut Vm, name: &str) -> PyResult<Option<Value>> {
 }
 
 /// An awaitable for a native object (asyncio futures and the like), if any.
-pub fn awaitable_of(_vm: &mut Vm, _v: Value) -> PyResult<Option<Value>> {
-    Ok(None)
+pub fn awaitable_of(vm: &mut Vm, v: Value) -> PyResult<Option<Value>> {
+    let Ok(n) = threading::native_arc(vm, v) else {
+        return Ok(None);
+    };
+    if n.kind() == crate::heap::native_kind::ASYNC_CTX {
+        return aiohttp::await_ctx(vm, v).map(Some);
+    }
+    Ok(asyncio::awaitable_of(vm, v, &n))
 }
 
 /// `yield from` / `await` on a native object: how it answers a send, if it does.
-pub fn delegate_native(_vm: &mut Vm, _sub: Value, _sent: Value) -> PyResult<Option<GenResult>> {
-    Ok(None)
+pub fn delegate_native(vm: &mut Vm, sub: Value, sent: Value) -> PyResult<Option<GenResult>> {
+    let Ok(n) = threading::native_arc(vm, sub) else {
+        return Ok(None);
+    };
+    asyncio::delegate(vm, sub, &n, Resume::Send(sent)).transpose()
+}
+
+/// An exception thrown into a native object a coroutine is awaiting.
+pub fn throw_native(vm: &mut Vm, sub: Value, e: crate::vm::PyErr) -> PyResult<GenResult> {
+    let Ok(n) = threading::native_arc(vm, sub) else {
+        return Err(e);
+    };
+    match asyncio::delegate(vm, sub, &n, Resume::Throw(e)) {
+        Some(r) => r,
+        None => Err(crate::vm::PyErr::type_error("object cannot be thrown into")),
+    }
 }

@@ -9,7 +9,7 @@
 //! for real. `shims/requests.py` is the same module for CPython.
 
 use super::native;
-use crate::bytecode::{intern, Sym};
+use crate::bytecode::Sym;
 use crate::concurrency::net::{self, NetConfig, NetError, SimResponse};
 use crate::heap::{native_kind as nk, NativeObject, Obj, TypeTag, Value};
 use crate::vm::builtins::{arity, def, Def, Owner};
@@ -57,28 +57,7 @@ pub fn config(vm: &Vm) -> NetConfig {
 
 /// Raise `requests.<name>(msg)`.
 fn requests_error(vm: &mut Vm, name: &str, msg: String) -> PyErr {
-    let module = match vm.import(intern("requests")) {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
-    let class = vm.get_attr(module, intern(name));
-    vm.decref(module);
-    let class = match class {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let m = match vm.new_string(msg) {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
-    let r = vm.call_value(class, &[m], &[]);
-    vm.decref(class);
-    vm.decref(m);
-    match r {
-        Ok(Value::Obj(e)) => PyErr::from_obj(e),
-        Ok(_) => PyErr::new(ExcKind::OSError, "request failed"),
-        Err(e) => e,
-    }
+    super::module_error(vm, "requests", name, msg)
 }
 
 /// One GET: validate, wait the latency without the GIL, return a Response.

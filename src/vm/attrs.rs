@@ -164,6 +164,14 @@ impl Vm {
                 if name == sym::__traceback__ {
                     return Ok(Some(Value::None));
                 }
+                if e.class == self.rt.builtins.exc_class(ExcKind::StopIteration)
+                    && &*sym_name(name) == "value"
+                {
+                    let v = e.args.first().copied().unwrap_or(Value::None);
+                    drop(g);
+                    self.incref(v);
+                    return Ok(Some(v));
+                }
                 if &*sym_name(name) == "__suppress_context__" {
                     return Ok(Some(Value::Bool(e.suppress_context)));
                 }
@@ -606,13 +614,26 @@ impl Vm {
     }
 
     /// BeforeWith: push ctx.__exit__ (bound) and the result of ctx.__enter__().
-    pub fn before_with(&mut self, ctx: Value) -> PyResult<()> {
-        let enter = self.get_attr_opt(ctx, sym::__enter__)?;
-        let exit = self.get_attr_opt(ctx, sym::__exit__)?;
+    /// For `async with`, the same with `__aenter__` and `__aexit__`.
+    pub fn before_with(&mut self, ctx: Value, is_async: bool) -> PyResult<()> {
+        let (en, ex) = if is_async {
+            (sym::__aenter__, sym::__aexit__)
+        } else {
+            (sym::__enter__, sym::__exit__)
+        };
+        let enter = self.get_attr_opt(ctx, en)?;
+        let exit = match enter {
+            Some(_) => self.get_attr_opt(ctx, ex)?,
+            None => None,
+        };
         let (Some(enter), Some(exit)) = (enter, exit) else {
+            if let Some(e) = enter {
+                self.decref(e);
+            }
             let t = self.type_name(ctx);
+            let what = if is_async { "the asynchronous" } else { "the" };
             return Err(PyErr::type_error(format!(
-                "'{t}' object does not support the context manager protocol"
+                "'{t}' object does not support {what} context manager protocol"
             )));
         };
         self.stack.push(exit);

@@ -196,6 +196,9 @@ impl Vm {
             )),
             Obj::Native(_) => {
                 drop(g);
+                if let Some(s) = crate::stdlib::native_repr(self, v) {
+                    return Ok(s);
+                }
                 let t = self.type_name(v);
                 Ok(format!("<{t} object at {}>", fake_addr(r)))
             }

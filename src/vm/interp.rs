@@ -858,21 +858,25 @@ impl Vm {
                         self.incref(v);
                         self.stack.push(v);
                     }
-                    Instr::BeforeWith => {
+                    Instr::BeforeWith | Instr::BeforeAsyncWith => {
                         self.frames[fi].ip = ip as u32;
                         let ctx = pop!();
-                        let r = self.before_with(ctx);
+                        let r = self.before_with(ctx, matches!(ins, Instr::BeforeAsyncWith));
                         self.decref(ctx);
                         tri!(r);
                     }
-                    Instr::WithExitNormal => {
+                    Instr::WithExitNormal | Instr::AsyncWithExitNormal => {
                         self.frames[fi].ip = ip as u32;
                         let exit = pop!();
                         let r =
                             self.call_value(exit, &[Value::None, Value::None, Value::None], &[]);
                         self.decref(exit);
                         let v = tri!(r);
-                        self.decref(v);
+                        if matches!(ins, Instr::AsyncWithExitNormal) {
+                            self.stack.push(v);
+                        } else {
+                            self.decref(v);
+                        }
                     }
                     Instr::WithExitExc => {
                         self.frames[fi].ip = ip as u32;
@@ -904,7 +908,7 @@ impl Vm {
 
     /// Find a handler for `err`, unwinding frames of this `run` as needed.
     /// Ok: a handler was found and the top frame's ip points at it.
-    fn unwind(&mut self, err: PyErr) -> Result<(), PyErr> {
+    pub(super) fn unwind(&mut self, err: PyErr) -> Result<(), PyErr> {
         let exc = self.materialize(err);
         let mut add_tb = !std::mem::replace(&mut self.reraising, false);
         // Chain: an exception raised while another is being handled remembers it.

@@ -23,6 +23,22 @@ pub enum GenResult {
     Returned(Value),
 }
 
+/// How a generator is resumed: with a value (borrowed) or an exception.
+pub enum Resume {
+    Send(Value),
+    Throw(PyErr),
+}
+
+/// What the resumed frame does first.
+enum Start {
+    /// Push the (owned) value sent, the result of its `yield`.
+    Push(Value),
+    /// Just run (first start, or a delegation that finished).
+    Run,
+    /// Raise this exception at the suspension point.
+    Raise(PyErr),
+}
+
 impl Vm {
     /// GetIter: consume `v`, push its three iteration slots.
     pub fn get_iter_slots(&mut self, v: Value) -> PyResult<()> {
@@ -470,13 +486,21 @@ impl Vm {
 
     /// Run generator `gen` until it yields or returns, sending borrowed `sent`.
     pub fn resume(&mut self, gen: ObjRef, sent: Value) -> PyResult<GenResult> {
+        self.resume_with(gen, Resume::Send(sent))
+    }
+
+    /// Resume generator `gen` with a value sent in, or with an exception raised at
+    /// the point where it is suspended (`gen.throw`, task cancellation). A generator
+    /// suspended in `yield from` / `await` passes the exception down to the object
+    /// it is delegating to first, as CPython does.
+    pub fn resume_with(&mut self, gen: ObjRef, how: Resume) -> PyResult<GenResult> {
         if self.native_depth >= super::call::MAX_NATIVE_DEPTH {
             return Err(PyErr::new(
                 ExcKind::RecursionError,
                 "maximum recursion depth exceeded",
             ));
         }
-        let (code, saved, blocks, ip, state, is_coro) = {
+        let (code, mut saved, blocks, mut ip, state, is_coro) = {
             let mut g = self.get_mut(gen)?;
             let Obj::Generator(st) = &mut *g else {
                 return Err(PyErr::type_error("not a generator"));
@@ -491,6 +515,9 @@ impl Vm {
                     return Err(PyErr::value_error(format!("{what} already executing")));
                 }
                 GenState::Done => {
+                    if let Resume::Throw(e) = how {
+                        return Err(e);
+                    }
                     if st.is_coroutine {
                         return Err(PyErr::new(
                             ExcKind::RuntimeError,
@@ -512,19 +539,66 @@ impl Vm {
                 st.is_coroutine,
             )
         };
-        if state == GenState::Created && !matches!(sent, Value::None) {
-            self.park_generator(gen, saved, blocks, ip, GenState::Created);
-            let what = if is_coro { "coroutine" } else { "generator" };
-            return Err(PyErr::type_error(format!(
-                "can't send non-None value to a just-started {what}"
-            )));
-        }
+        let what = if is_coro { "coroutine" } else { "generator" };
+        // What to do once the frame is back on the stack.
+        let start = match how {
+            Resume::Send(sent) if state == GenState::Created => {
+                if !matches!(sent, Value::None) {
+                    self.park_generator(gen, saved, blocks, ip, GenState::Created);
+                    return Err(PyErr::type_error(format!(
+                        "can't send non-None value to a just-started {what}"
+                    )));
+                }
+                Start::Run
+            }
+            Resume::Send(sent) => {
+                self.incref(sent);
+                Start::Push(sent)
+            }
+            Resume::Throw(e) if state == GenState::Created => {
+                // Never started: nothing in it can catch the exception.
+                self.park_generator(gen, saved, blocks, ip, GenState::Done);
+                self.finish_generator(gen);
+                return Err(e);
+            }
+            Resume::Throw(e) => {
+                let delegating = matches!(
+                    self.rt.program.codes[code as usize].instrs.get(ip as usize),
+                    Some(Instr::YieldFrom)
+                );
+                match saved.last().copied() {
+                    Some(sub) if delegating => match self.throw_to(sub, e) {
+                        Ok(GenResult::Yielded(v)) => {
+                            self.park_generator(gen, saved, blocks, ip, GenState::Suspended);
+                            return Ok(GenResult::Yielded(v));
+                        }
+                        Ok(GenResult::Returned(v)) => {
+                            saved.pop();
+                            self.decref(sub);
+                            saved.push(v);
+                            ip += 1;
+                            Start::Run
+                        }
+                        Err(e) => {
+                            saved.pop();
+                            self.decref(sub);
+                            ip += 1;
+                            Start::Raise(e)
+                        }
+                    },
+                    _ => Start::Raise(e),
+                }
+            }
+        };
         let callee_idx = self.stack.len();
         self.incref(Value::Obj(gen));
         self.stack.push(Value::Obj(gen));
         let base = callee_idx + 1;
         self.stack.extend(saved);
         if let Err(e) = self.push_frame(code, base) {
+            if let Start::Push(v) = start {
+                self.decref(v);
+            }
             self.finish_generator(gen);
             return Err(e);
         }
@@ -538,15 +612,22 @@ impl Vm {
                 handling_depth: self.handling.len() as u32,
             });
         }
-        if state == GenState::Suspended {
-            self.incref(sent);
-            self.stack.push(sent);
-        }
         self.gen_yielded = false;
-        self.native_depth += 1;
-        let r = self.run();
-        self.native_depth -= 1;
+        let r = match start {
+            Start::Push(v) => {
+                self.stack.push(v);
+                self.run_nested()
+            }
+            Start::Run => self.run_nested(),
+            Start::Raise(e) => match self.unwind(e) {
+                Ok(()) => self.run_nested(),
+                Err(e) => Err(e),
+            },
+        };
         let yielded = std::mem::replace(&mut self.gen_yielded, false);
+        if is_coro {
+            self.counters.coroutine_steps += 1;
+        }
         match r {
             Ok(v) if yielded => Ok(GenResult::Yielded(v)),
             Ok(v) => {
@@ -558,13 +639,70 @@ impl Vm {
                 if self.err_is(&e, ExcKind::StopIteration) {
                     let r = self.materialize(e);
                     self.decref(Value::Obj(r));
-                    let what = if is_coro { "coroutine" } else { "generator" };
                     return Err(PyErr::new(
                         ExcKind::RuntimeError,
                         format!("{what} raised StopIteration"),
                     ));
                 }
                 Err(e)
+            }
+        }
+    }
+
+    fn run_nested(&mut self) -> PyResult<Value> {
+        self.native_depth += 1;
+        let r = self.run();
+        self.native_depth -= 1;
+        r
+    }
+
+    /// Raise `e` inside `sub`, the object a `yield from` / `await` delegates to.
+    fn throw_to(&mut self, sub: Value, e: PyErr) -> PyResult<GenResult> {
+        if let Value::Obj(r) = sub {
+            if matches!(self.rt.heap.get(r).as_deref(), Ok(Obj::Generator(_))) {
+                return self.resume_with(r, Resume::Throw(e));
+            }
+            return crate::stdlib::throw_native(self, sub, e);
+        }
+        Err(e)
+    }
+
+    /// `gen.close()`: raise GeneratorExit where it is suspended, so its `finally`
+    /// blocks run; it must not yield again.
+    pub fn close_generator(&mut self, gen: ObjRef) -> PyResult<()> {
+        let state = match &*self.get(gen)? {
+            Obj::Generator(g) => g.state,
+            _ => return Ok(()),
+        };
+        if state != GenState::Suspended {
+            if state == GenState::Created {
+                self.finish_generator(gen);
+            }
+            return Ok(());
+        }
+        let exit = PyErr::new(ExcKind::GeneratorExit, "");
+        match self.resume_with(gen, Resume::Throw(exit)) {
+            Ok(GenResult::Yielded(v)) => {
+                self.decref(v);
+                Err(PyErr::new(
+                    ExcKind::RuntimeError,
+                    "generator ignored GeneratorExit",
+                ))
+            }
+            Ok(GenResult::Returned(v)) => {
+                self.decref(v);
+                Ok(())
+            }
+            Err(e) => {
+                if self.err_is(&e, ExcKind::GeneratorExit)
+                    || self.err_is(&e, ExcKind::StopIteration)
+                {
+                    let r = self.materialize(e);
+                    self.decref(Value::Obj(r));
+                    Ok(())
+                } else {
+                    Err(e)
+                }
             }
         }
     }

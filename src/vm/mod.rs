@@ -74,6 +74,10 @@ pub struct Counters {
     pub gil_wait_ns: u64,
     pub io_ns: u64,
     pub coroutine_steps: u64,
+    /// asyncio: tasks this thread's loops created, and time they sat idle
+    /// waiting for a timer or I/O.
+    pub tasks_created: u64,
+    pub loop_idle_ns: u64,
 }
 
 /// Settings fixed for a run.

@@ -114,6 +114,23 @@ const TYPES: &[(TypeTag, &str)] = &[
     (TypeTag::Native(native_kind::FUTURE), "Future"),
     (TypeTag::Native(native_kind::SESSION), "Session"),
     (TypeTag::Native(native_kind::RESPONSE), "Response"),
+    (TypeTag::Native(native_kind::TASK), "Task"),
+    (TypeTag::Native(native_kind::EVENT_LOOP_FUTURE), "Future"),
+    (TypeTag::Native(native_kind::ASYNC_LOCK), "Lock"),
+    (TypeTag::Native(native_kind::ASYNC_QUEUE), "Queue"),
+    (TypeTag::Native(native_kind::ASYNC_SESSION), "ClientSession"),
+    (
+        TypeTag::Native(native_kind::ASYNC_RESPONSE),
+        "ClientResponse",
+    ),
+    (
+        TypeTag::Native(native_kind::ASYNC_CTX),
+        "_RequestContextManager",
+    ),
+    (TypeTag::Native(native_kind::ASYNC_SEMAPHORE), "Semaphore"),
+    (TypeTag::Native(native_kind::ASYNC_EVENT), "Event"),
+    (TypeTag::Native(native_kind::NATIVE_CORO), "coroutine"),
+    (TypeTag::Native(native_kind::LOOP), "_UnixSelectorEventLoop"),
 ];
 
 /// The built-in objects of one runtime, created before the program starts and

@@ -2,7 +2,7 @@
 
 use super::{arity, def, Def, Owner};
 use crate::heap::{Obj, TypeTag, Value};
-use crate::vm::iter::GenResult;
+use crate::vm::iter::{GenResult, Resume};
 use crate::vm::ops::Num;
 use crate::vm::{ExcKind, PyErr, PyResult, Vm};
 
@@ -26,6 +26,8 @@ pub fn defs() -> Vec<Def> {
         def("send", Owner::Method(TypeTag::Coroutine), send),
         def("close", Owner::Method(TypeTag::Generator), close),
         def("close", Owner::Method(TypeTag::Coroutine), close),
+        def("throw", Owner::Method(TypeTag::Generator), throw),
+        def("throw", Owner::Method(TypeTag::Coroutine), throw),
     ]
 }
 
@@ -34,7 +36,26 @@ fn send(vm: &mut Vm, args: &[Value], _kw: &[(crate::bytecode::Sym, Value)]) -> P
     let Value::Obj(g) = args[0] else {
         return Err(PyErr::type_error("send() needs a generator"));
     };
-    match vm.resume(g, args[1])? {
+    let r = vm.resume(g, args[1])?;
+    finish_step(vm, r)
+}
+
+/// `gen.throw(exc)`: exc is an exception instance or class.
+fn throw(vm: &mut Vm, args: &[Value], _kw: &[(crate::bytecode::Sym, Value)]) -> PyResult<Value> {
+    arity("throw", args, 2, 4)?;
+    let Value::Obj(g) = args[0] else {
+        return Err(PyErr::type_error("throw() needs a generator"));
+    };
+    vm.incref(args[1]);
+    let e = vm.make_exception(args[1]);
+    let r = vm.resume_with(g, Resume::Throw(e))?;
+    finish_step(vm, r)
+}
+
+/// A step's outcome as `send` and `throw` report it: the value yielded, or
+/// StopIteration carrying the return value.
+fn finish_step(vm: &mut Vm, r: GenResult) -> PyResult<Value> {
+    match r {
         GenResult::Yielded(v) => Ok(v),
         GenResult::Returned(v) => {
             // StopIteration carries the return value
@@ -65,14 +86,7 @@ fn send(vm: &mut Vm, args: &[Value], _kw: &[(crate::bytecode::Sym, Value)]) -> P
 fn close(vm: &mut Vm, args: &[Value], _kw: &[(crate::bytecode::Sym, Value)]) -> PyResult<Value> {
     arity("close", args, 1, 1)?;
     if let Value::Obj(g) = args[0] {
-        let saved = match &mut *vm.get_mut(g)? {
-            Obj::Generator(st) => {
-                st.state = crate::heap::GenState::Done;
-                std::mem::take(&mut st.saved)
-            }
-            _ => vec![],
-        };
-        vm.decref_all(saved);
+        vm.close_generator(g)?;
     }
     Ok(Value::None)
 }
