@@ -45,6 +45,10 @@ pub struct ThreadStats {
     pub io_s: f64,
     pub allocs: u64,
     pub frees: u64,
+    /// Coroutine resumptions, asyncio tasks created and the event loop's idle time.
+    pub coroutine_steps: u64,
+    pub tasks_created: u64,
+    pub loop_idle_s: f64,
 }
 
 /// The state behind a `threading.Thread`.
@@ -241,6 +245,9 @@ impl GilHooks {
             io_s: c.io_ns as f64 / 1e9,
             allocs: vm.local.allocs,
             frees: vm.local.frees,
+            coroutine_steps: c.coroutine_steps,
+            tasks_created: c.tasks_created,
+            loop_idle_s: c.loop_idle_ns as f64 / 1e9,
         });
     }
 

@@ -98,6 +98,7 @@ pub mod native_kind {
     pub const ASYNC_EVENT: u8 = 18;
     pub const NATIVE_CORO: u8 = 19;
     pub const LOOP: u8 = 20;
+    pub const GATHERING_FUTURE: u8 = 21;
 }
 
 /// An object whose state is Rust data owned by a library module (a lock, a

@@ -65,6 +65,9 @@ impl StatsReport {
             t.io_s += s.io_s;
             t.allocs += s.allocs;
             t.frees += s.frees;
+            t.coroutine_steps += s.coroutine_steps;
+            t.tasks_created += s.tasks_created;
+            t.loop_idle_s += s.loop_idle_s;
         }
         t
     }
@@ -113,6 +116,13 @@ impl StatsReport {
                 s.io_s
             );
         }
+        for s in self.threads.iter().filter(|s| s.coroutine_steps > 0) {
+            let _ = writeln!(
+                out,
+                "coroutines on {}: {} steps (resumptions), {} tasks created, event loop idle {:.3} s",
+                s.name, s.coroutine_steps, s.tasks_created, s.loop_idle_s
+            );
+        }
         let _ = writeln!(
             out,
             "heap: {} allocated, {} freed, {} live",
@@ -129,7 +139,7 @@ impl StatsReport {
     pub fn json(&self) -> String {
         let thread_json = |s: &ThreadStats| {
             format!(
-                "{{\"name\": {}, \"ident\": {}, \"instructions\": {}, \"gil_acquisitions\": {}, \"forced_switches\": {}, \"voluntary_releases\": {}, \"drop_requests\": {}, \"gil_hold_s\": {}, \"gil_wait_s\": {}, \"io_s\": {}, \"allocs\": {}, \"frees\": {}}}",
+                "{{\"name\": {}, \"ident\": {}, \"instructions\": {}, \"gil_acquisitions\": {}, \"forced_switches\": {}, \"voluntary_releases\": {}, \"drop_requests\": {}, \"gil_hold_s\": {}, \"gil_wait_s\": {}, \"io_s\": {}, \"allocs\": {}, \"frees\": {}, \"coroutine_steps\": {}, \"tasks_created\": {}, \"loop_idle_s\": {}}}",
                 json_str(&s.name),
                 s.ident,
                 s.instructions,
@@ -141,7 +151,10 @@ impl StatsReport {
                 num(s.gil_wait_s),
                 num(s.io_s),
                 s.allocs,
-                s.frees
+                s.frees,
+                s.coroutine_steps,
+                s.tasks_created,
+                num(s.loop_idle_s)
             )
         };
         let mut rows: Vec<&ThreadStats> = self.threads.iter().collect();

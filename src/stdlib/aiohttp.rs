@@ -206,7 +206,6 @@ pub fn defs() -> Vec<Def> {
             let sv = Value::Int(status as i64);
             let _ = vm.set_attr(Value::Obj(exc), intern("status"), sv);
             let _ = vm.set_attr(Value::Obj(exc), intern("message"), m);
-            vm.decref(m);
             Err(PyErr::from_obj(exc))
         }),
         def("ClientTimeout", Owner::Module("aiohttp"), |_, _, _| {

@@ -52,7 +52,12 @@ def expectations(path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         timeout=10,
-        env=dict(os.environ, PYTHONIOENCODING="utf-8"),
+        # shims/ stands in for requests and aiohttp (the simulated network)
+        env=dict(
+            os.environ,
+            PYTHONIOENCODING="utf-8",
+            PYTHONPATH=os.path.join(HERE, "..", "..", "shims"),
+        ),
     )
     out = proc.stdout.decode("utf-8")
     err = proc.stderr.decode("utf-8")

@@ -93,6 +93,8 @@ struct FutSt {
 #[derive(Debug)]
 pub struct Fut {
     is_task: bool,
+    /// What `gather` returns (a future with children).
+    gathering: bool,
     st: Mutex<FutSt>,
 }
 
@@ -100,6 +102,8 @@ impl NativeObject for Fut {
     fn kind(&self) -> u8 {
         if self.is_task {
             nk::TASK
+        } else if self.gathering {
+            nk::GATHERING_FUTURE
         } else {
             nk::EVENT_LOOP_FUTURE
         }
@@ -144,6 +148,7 @@ impl Fut {
     fn new(is_task: bool, coro: Value, name: String) -> Fut {
         Fut {
             is_task,
+            gathering: false,
             st: Mutex::new(FutSt {
                 state: FState::Pending,
                 value: Value::None,
@@ -171,7 +176,14 @@ impl Fut {
 pub fn fut_of(vm: &mut Vm, v: Value) -> Option<Arc<Fut>> {
     let Value::Obj(r) = v else { return None };
     let arc = match vm.rt.heap.get(r).as_deref() {
-        Ok(Obj::Native(n)) if matches!(n.kind(), nk::TASK | nk::EVENT_LOOP_FUTURE) => n.clone(),
+        Ok(Obj::Native(n))
+            if matches!(
+                n.kind(),
+                nk::TASK | nk::EVENT_LOOP_FUTURE | nk::GATHERING_FUTURE
+            ) =>
+        {
+            n.clone()
+        }
         _ => return None,
     };
     downcast_arc::<Fut>(arc)
@@ -991,7 +1003,9 @@ fn gather(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
             }
         }
     }
-    let outer = new_future(vm)?;
+    let mut gf = Fut::new(false, Value::None, String::new());
+    gf.gathering = true;
+    let outer = vm.alloc(Obj::Native(Arc::new(gf)))?;
     let Some(of) = fut_of(vm, outer) else {
         vm.decref_all(children);
         return Ok(outer);
@@ -1237,7 +1251,7 @@ pub fn defs() -> Vec<Def> {
         vm.incref(a[1]);
         create_task(vm, a[1], None)
     }));
-    for k in [nk::TASK, nk::EVENT_LOOP_FUTURE] {
+    for k in [nk::TASK, nk::EVENT_LOOP_FUTURE, nk::GATHERING_FUTURE] {
         let o = Owner::Method(TypeTag::Native(k));
         v.push(def("done", o, |vm, a, _| {
             let f = fut_arg(vm, a.first().copied())?;

@@ -895,13 +895,19 @@ fn iter(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 
 fn next(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     arity("next", args, 1, 2)?;
-    let is_iter = match args[0] {
-        Value::Obj(r) => matches!(
-            &*vm.get(r)?,
-            Obj::Iter(_) | Obj::Generator(_) | Obj::Instance(_)
-        ),
-        _ => false,
+    let (is_iter, is_gen) = match args[0] {
+        Value::Obj(r) => match &*vm.get(r)? {
+            Obj::Generator(g) => (!g.is_coroutine, true),
+            Obj::Iter(_) | Obj::Instance(_) => (true, false),
+            _ => (false, false),
+        },
+        _ => (false, false),
     };
+    if let (true, Value::Obj(g), None) = (is_gen && is_iter, args[0], args.get(1)) {
+        // A generator's return value travels in the StopIteration.
+        let r = vm.resume(g, Value::None)?;
+        return super::others::finish_step(vm, r);
+    }
     if !is_iter {
         let t = vm.type_name(args[0]);
         return Err(PyErr::type_error(format!(

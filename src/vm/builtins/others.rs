@@ -54,7 +54,7 @@ fn throw(vm: &mut Vm, args: &[Value], _kw: &[(crate::bytecode::Sym, Value)]) -> 
 
 /// A step's outcome as `send` and `throw` report it: the value yielded, or
 /// StopIteration carrying the return value.
-fn finish_step(vm: &mut Vm, r: GenResult) -> PyResult<Value> {
+pub(crate) fn finish_step(vm: &mut Vm, r: GenResult) -> PyResult<Value> {
     match r {
         GenResult::Yielded(v) => Ok(v),
         GenResult::Returned(v) => {
