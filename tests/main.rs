@@ -1,5 +1,6 @@
 //! gilsim's integration tests: one binary, one module per area (as ripgrep's).
 //!
+//! - `asyncio`: the event loop with threads and the GIL, its statistics, no hang.
 //! - `differential`: every program in tests/programs/ against its recorded output
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
@@ -7,6 +8,7 @@
 //! - `threads`: threads under the GIL and without it: no deadlock, clean heaps,
 //!   overlapping blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
+mod asyncio;
 mod cli;
 mod differential;
 mod front;

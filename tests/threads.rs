@@ -6,12 +6,12 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn gilsim() -> Command {
+pub(crate) fn gilsim() -> Command {
     Command::new(env!("CARGO_BIN_EXE_gilsim"))
 }
 
 /// Run with a deadline; a run that does not finish in time is a hang.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+pub(crate) fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -31,7 +31,7 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     child.wait_with_output().expect("output")
 }
 
-fn write_program(name: &str, text: &str) -> std::path::PathBuf {
+pub(crate) fn write_program(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("gilsim-threads-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let p = dir.join(name);

@@ -131,7 +131,10 @@ const TYPES: &[(TypeTag, &str)] = &[
     (TypeTag::Native(native_kind::ASYNC_EVENT), "Event"),
     (TypeTag::Native(native_kind::NATIVE_CORO), "coroutine"),
     (TypeTag::Native(native_kind::LOOP), "_UnixSelectorEventLoop"),
-    (TypeTag::Native(native_kind::GATHERING_FUTURE), "_GatheringFuture"),
+    (
+        TypeTag::Native(native_kind::GATHERING_FUTURE),
+        "_GatheringFuture",
+    ),
 ];
 
 /// The built-in objects of one runtime, created before the program starts and
