@@ -3,6 +3,26 @@
 //! A module is created the first time a program imports it (`create_module`) and
 //! cached by the runtime. Its functions are ordinary built-ins (`Owner::Module`).
 
+/// `NativeObject` for a type that holds no Toy references.
+macro_rules! plain_native {
+    ($t:ty, $k:expr) => {
+        impl crate::heap::NativeObject for $t {
+            fn kind(&self) -> u8 {
+                $k
+            }
+            fn children(&self, _f: &mut dyn FnMut(crate::heap::Value)) {}
+            fn as_any(&self) -> &dyn std::any::Any {
+                self
+            }
+            fn into_any_arc(
+                self: std::sync::Arc<Self>,
+            ) -> std::sync::Arc<dyn std::any::Any + Send + Sync> {
+                self
+            }
+        }
+    };
+}
+
 pub mod aiohttp;
 pub mod asyncio;
 pub mod concurrent_futures;

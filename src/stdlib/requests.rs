@@ -14,7 +14,6 @@ use crate::concurrency::net::{self, NetConfig, NetError, SimResponse};
 use crate::heap::{native_kind as nk, NativeObject, Obj, TypeTag, Value};
 use crate::vm::builtins::{arity, def, Def, Owner};
 use crate::vm::{ExcKind, PyErr, PyResult, Vm};
-use std::any::Any;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -27,22 +26,6 @@ pub struct Response {
     pub resp: SimResponse,
 }
 
-macro_rules! plain_native {
-    ($t:ty, $k:expr) => {
-        impl NativeObject for $t {
-            fn kind(&self) -> u8 {
-                $k
-            }
-            fn children(&self, _f: &mut dyn FnMut(Value)) {}
-            fn as_any(&self) -> &dyn Any {
-                self
-            }
-            fn into_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-                self
-            }
-        }
-    };
-}
 plain_native!(Session, nk::SESSION);
 plain_native!(Response, nk::RESPONSE);
 

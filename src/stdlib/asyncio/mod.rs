@@ -1334,7 +1334,7 @@ pub fn defs() -> Vec<Def> {
         arity("set_result", a, 2, 2)?;
         let f = fut_arg(vm, a.first().copied())?;
         if f.done() {
-            return Err(invalid_state(vm, &format!("invalid state")));
+            return Err(invalid_state(vm, "invalid state"));
         }
         vm.incref(a[1]);
         complete_fut(vm, &f, a[0], FState::Done, a[1]);
@@ -1360,18 +1360,7 @@ pub fn defs() -> Vec<Def> {
 #[derive(Debug)]
 pub struct LoopHandle;
 
-impl NativeObject for LoopHandle {
-    fn kind(&self) -> u8 {
-        nk::LOOP
-    }
-    fn children(&self, _f: &mut dyn FnMut(Value)) {}
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn into_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-}
+plain_native!(LoopHandle, nk::LOOP);
 
 /// `asyncio.Future()`, `asyncio.Task(coro)`, `asyncio.Lock()`, ...
 pub fn construct(vm: &mut Vm, kind: u8, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {

@@ -95,7 +95,7 @@ native_with_values!(
         let mut v: Vec<Value> = st.items.drain(..).collect();
         v.extend(st.getters.drain(..));
         v.extend(st.putters.drain(..));
-        v.extend(st.joiners.drain(..));
+        v.append(&mut st.joiners);
         v
     }
 );
