@@ -67,6 +67,8 @@ fn name_and_arg(i: &Instr) -> (String, String) {
         Instr::UnpackEx(n) => return ("UnpackEx".into(), format!("{},{}", n >> 16, n & 0xffff)),
         Instr::BinaryFastConst(_, s, c) => return ("BinaryFastConst".into(), format!("{s},{c}")),
         Instr::AugFastConst(_, s, c) => return ("AugFastConst".into(), format!("{s},{c}")),
+        Instr::SubscrFastConst(s, c) => return ("SubscrFastConst".into(), format!("{s},{c}")),
+        Instr::SubscrFastFast(a, b) => return ("SubscrFastFast".into(), format!("{a},{b}")),
         Instr::CompareJump(_, t) => return ("CompareJump".into(), t.to_string()),
         _ => {}
     }
@@ -136,6 +138,17 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             "{}, {}",
             code.slot_name(n >> 16),
             code.slot_name(n & 0xffff)
+        ),
+        SubscrFastFast(a, b) => {
+            format!("{}[{}]", code.slot_name(a as u32), code.slot_name(b as u32))
+        }
+        SubscrFastConst(s, c) => format!(
+            "{}[{}]",
+            code.slot_name(s as u32),
+            code.consts
+                .get(c as usize)
+                .map(const_repr)
+                .unwrap_or_default()
         ),
         BinaryFastConst(op, s, c) | AugFastConst(op, s, c) => format!(
             "{} {}{} {}",

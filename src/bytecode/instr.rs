@@ -115,6 +115,10 @@ pub enum Instr {
     /// obj -> callable self_or_unbound  (CPython's LOAD_METHOD)
     LoadMethod(Sym),
     BinarySubscr,
+    /// `local[const]` (LoadFast, LoadConst, BinarySubscr fused): slot, const index.
+    SubscrFastConst(u16, u16),
+    /// `local[local]` (LoadFast2, BinarySubscr fused): the two slots.
+    SubscrFastFast(u16, u16),
     StoreSubscr,
     DeleteSubscr,
     /// Build a slice object from 2 or 3 stack values.

@@ -336,6 +336,14 @@ impl<'a> Compiler<'a> {
             {
                 Some((1, Instr::LoadFast2((*a << 16) | b)))
             }
+            (Instr::BinarySubscr, [.., Instr::LoadFast(s), Instr::LoadConst(c)])
+                if *s < 0x10000 && *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
+            {
+                Some((2, Instr::SubscrFastConst(*s as u16, *c as u16)))
+            }
+            (Instr::BinarySubscr, [.., Instr::LoadFast2(ab)]) if !is_label(n) => {
+                Some((1, Instr::SubscrFastFast((*ab >> 16) as u16, *ab as u16)))
+            }
             (Instr::Binary(op), [.., Instr::LoadFast(s), Instr::LoadConst(c)])
                 if *s < 0x10000 && *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
             {

@@ -17,7 +17,8 @@ use std::sync::Arc;
 pub enum DictKey {
     None,
     Int(i64),
-    Big(BigInt),
+    /// Boxed so that a key (and a hash-table bucket) stays small.
+    Big(Box<BigInt>),
     /// A float that is not equal to any int: keyed by its bits.
     Float(u64),
     Str(Arc<str>),
@@ -137,13 +138,22 @@ impl Dict {
     /// existed, the dict keeps its original key object and the passed `key` is
     /// returned too, for the caller to release (CPython keeps the first key object).
     pub fn insert(&mut self, k: DictKey, key: Value, value: Value) -> Option<(Value, Value)> {
-        if let Some(&i) = self.index.get(&k) {
-            if let Some(entry) = self.entries.get_mut(i as usize).and_then(|e| e.as_mut()) {
-                let old = std::mem::replace(&mut entry.1, value);
-                return Some((key, old));
+        // One probe of the index for both outcomes.
+        let next = self.entries.len() as u32;
+        match self.index.entry(k) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let i = *o.get();
+                if let Some(entry) = self.entries.get_mut(i as usize).and_then(|e| e.as_mut()) {
+                    let old = std::mem::replace(&mut entry.1, value);
+                    return Some((key, old));
+                }
+                // An index entry without a live slot cannot happen; repair it.
+                *o.into_mut() = next;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(next);
             }
         }
-        self.index.insert(k, self.entries.len() as u32);
         self.entries.push(Some((key, value)));
         None
     }

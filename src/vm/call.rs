@@ -314,13 +314,28 @@ impl Vm {
         // Common case without allocation: positional arguments only, missing ones
         // from the defaults; cells and closure straight onto the stack.
         let argc = code.argcount as usize;
-        if kw.is_empty() && code.is_simple() && nargs <= argc && nargs + f.defaults.len() >= argc {
-            let first_default = argc - f.defaults.len();
+        // Keywords that name positional parameters after the positional
+        // arguments (`f(x, times=2)`) bind without the general path.
+        let params = &rt.param_syms[code_id as usize];
+        // `nargs` counted the keyword values too; split_kwargs took them off.
+        let nargs = nargs.saturating_sub(kw.len());
+        let named = |i: &usize| kw.iter().any(|(k, _)| Some(k) == params.get(*i));
+        let kw_fits = (nargs..argc).filter(named).count() == kw.len();
+        let first_default = argc.saturating_sub(f.defaults.len());
+        let fills = |i: usize| i >= first_default || named(&i);
+        if code.is_simple() && nargs <= argc && kw_fits && (nargs..argc).all(fills) {
+            let mut kw = kw;
             for i in nargs..argc {
+                if let Some(p) = kw.iter().position(|(k, _)| Some(k) == params.get(i)) {
+                    let (_, v) = kw.swap_remove(p);
+                    self.stack.push(v);
+                    continue;
+                }
                 let d = f.defaults[i - first_default];
                 rt.heap.incref(&mut self.local, d);
                 self.stack.push(d);
             }
+            // (kw_fits: every keyword was used exactly once.)
             for _ in argc..code.nlocals() as usize {
                 self.stack.push(Value::Unbound);
             }

@@ -308,21 +308,7 @@ impl Vm {
                         let obj = pop!();
                         // Fast path: list[int]
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
-                            let fast = match rt.heap.get(r) {
-                                Ok(g) => match &*g {
-                                    Obj::List(items) => {
-                                        let n = items.len() as i64;
-                                        let j = if i < 0 { i + n } else { i };
-                                        if j >= 0 && j < n {
-                                            Some(items[j as usize])
-                                        } else {
-                                            None
-                                        }
-                                    }
-                                    _ => None,
-                                },
-                                Err(_) => None,
-                            };
+                            let fast = list_item(rt, r, i);
                             if let Some(v) = fast {
                                 self.incref(v);
                                 self.decref(obj);
@@ -334,6 +320,39 @@ impl Vm {
                         self.decref(obj);
                         self.decref(idx);
                         let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::SubscrFastConst(..) | Instr::SubscrFastFast(..) => {
+                        // The container (and index) stay borrowed from the frame's
+                        // slots: no reference is taken or dropped for them.
+                        let (s, obj, idx) = match ins {
+                            Instr::SubscrFastConst(s, c) => (
+                                s,
+                                self.stack[base + s as usize],
+                                consts.get(c as usize).copied().unwrap_or(Value::None),
+                            ),
+                            Instr::SubscrFastFast(a, b) => {
+                                let idx = self.stack[base + b as usize];
+                                if let Value::Unbound = idx {
+                                    throw!(unbound_local(code.slot_name(b as u32)));
+                                }
+                                (a, self.stack[base + a as usize], idx)
+                            }
+                            _ => (0, Value::None, Value::None),
+                        };
+                        if let Value::Unbound = obj {
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            let fast = list_item(rt, r, i);
+                            if let Some(v) = fast {
+                                self.incref(v);
+                                self.stack.push(v);
+                                continue;
+                            }
+                        }
+                        self.frames[fi].ip = ip as u32;
+                        let v = tri!(self.get_item(obj, idx));
                         self.stack.push(v);
                     }
                     Instr::StoreSubscr => {
@@ -1045,6 +1064,23 @@ impl Vm {
                 PyErr::from_obj(r)
             }
         }
+    }
+}
+
+/// `list[i]` for an in-range int index, borrowed; None for anything else.
+#[inline(always)]
+fn list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64) -> Option<Value> {
+    match &*rt.heap.get(r).ok()? {
+        Obj::List(items) => {
+            let n = items.len() as i64;
+            let j = if i < 0 { i + n } else { i };
+            if j >= 0 && j < n {
+                Some(items[j as usize])
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 

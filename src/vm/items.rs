@@ -482,7 +482,7 @@ impl Vm {
                 let g = self.get(r)?;
                 match &*g {
                     Obj::Str(s) => DictKey::Str(s.s.clone()),
-                    Obj::BigInt(b) => DictKey::Big(b.clone()),
+                    Obj::BigInt(b) => DictKey::Big(Box::new(b.clone())),
                     Obj::Tuple(items) => {
                         let items = items.to_vec();
                         drop(g);

@@ -118,6 +118,9 @@ pub struct Runtime {
     pub global_by_sym: FxHashMap<Sym, u32>,
     /// Keyword-name tuples of calls (constants), already interned.
     pub kwname_syms: FxHashMap<ObjRef, Box<[Sym]>>,
+    /// Each code object's positional parameter names, interned (keyword calls
+    /// bind by comparing symbols).
+    pub param_syms: Vec<Box<[Sym]>>,
     pub modules: Mutex<FxHashMap<Sym, Value>>,
     pub out: Mutex<Box<dyn Write + Send>>,
     pub recursion_limit: AtomicU32,
@@ -207,6 +210,16 @@ impl Runtime {
             consts.push(vals.into_boxed_slice());
         }
         heap.retire(&mut local);
+        let param_syms = program
+            .codes
+            .iter()
+            .map(|c| {
+                c.varnames[..(c.argcount as usize).min(c.varnames.len())]
+                    .iter()
+                    .map(|n| crate::bytecode::intern(n))
+                    .collect()
+            })
+            .collect();
         let rt = Runtime {
             program,
             heap,
@@ -215,6 +228,7 @@ impl Runtime {
             builtins,
             global_by_sym,
             kwname_syms,
+            param_syms,
             modules: Mutex::new(FxHashMap::default()),
             out: Mutex::new(out),
             recursion_limit: AtomicU32::new(options.recursion_limit),
