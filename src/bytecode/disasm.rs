@@ -40,6 +40,7 @@ fn jump_target(i: &Instr) -> Option<u32> {
         | JumpIfFalseOrPop(t)
         | JumpIfTrueOrPop(t)
         | ForIter(t)
+        | ForIterStore(t, _)
         | SetupExcept(t)
         | JumpIfNotExcMatch(t)
         | CompareJump(_, t) => Some(t),
@@ -69,6 +70,13 @@ fn name_and_arg(i: &Instr) -> (String, String) {
         Instr::AugFastConst(_, s, c) => return ("AugFastConst".into(), format!("{s},{c}")),
         Instr::SubscrFastConst(s, c) => return ("SubscrFastConst".into(), format!("{s},{c}")),
         Instr::SubscrFastFast(a, b) => return ("SubscrFastFast".into(), format!("{a},{b}")),
+        Instr::StoreSubscrFastFast(a, b) => {
+            return ("StoreSubscrFastFast".into(), format!("{a},{b}"))
+        }
+        Instr::StoreSubscrFastConst(a, c) => {
+            return ("StoreSubscrFastConst".into(), format!("{a},{c}"))
+        }
+        Instr::ForIterStore(t, s) => return ("ForIterStore".into(), format!("{t},{s}")),
         Instr::CompareJump(_, t) => return ("CompareJump".into(), t.to_string()),
         _ => {}
     }
@@ -138,6 +146,20 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             "{}, {}",
             code.slot_name(n >> 16),
             code.slot_name(n & 0xffff)
+        ),
+        ForIterStore(t, s) => format!("to {t}, store {}", code.slot_name(s as u32)),
+        StoreSubscrFastFast(a, b) => format!(
+            "{}[{}] =",
+            code.slot_name(a as u32),
+            code.slot_name(b as u32)
+        ),
+        StoreSubscrFastConst(s, c) => format!(
+            "{}[{}] =",
+            code.slot_name(s as u32),
+            code.consts
+                .get(c as usize)
+                .map(const_repr)
+                .unwrap_or_default()
         ),
         SubscrFastFast(a, b) => {
             format!("{}[{}]", code.slot_name(a as u32), code.slot_name(b as u32))

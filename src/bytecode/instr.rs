@@ -120,6 +120,10 @@ pub enum Instr {
     /// `local[local]` (LoadFast2, BinarySubscr fused): the two slots.
     SubscrFastFast(u16, u16),
     StoreSubscr,
+    /// `local[local] = TOS` (LoadFast2, StoreSubscr fused).
+    StoreSubscrFastFast(u16, u16),
+    /// `local[const] = TOS` (LoadFast, LoadConst, StoreSubscr fused).
+    StoreSubscrFastConst(u16, u16),
     DeleteSubscr,
     /// Build a slice object from 2 or 3 stack values.
     BuildSlice(u32),
@@ -159,6 +163,8 @@ pub enum Instr {
     MakeIter,
     /// Next item, or pop the three slots and jump to the operand when exhausted.
     ForIter(u32),
+    /// ForIter and StoreFast fused: the next item goes straight into a local.
+    ForIterStore(u32, u16),
     ReturnValue,
 
     // --- building

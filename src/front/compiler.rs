@@ -211,6 +211,7 @@ fn set_target(i: &mut Instr, t: u32) {
         | JumpIfFalseOrPop(x)
         | JumpIfTrueOrPop(x)
         | ForIter(x)
+        | ForIterStore(x, _)
         | SetupExcept(x)
         | JumpIfNotExcMatch(x)
         | CompareJump(_, x) => *x = t,
@@ -340,6 +341,18 @@ impl<'a> Compiler<'a> {
                 if *s < 0x10000 && *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
             {
                 Some((2, Instr::SubscrFastConst(*s as u16, *c as u16)))
+            }
+            (Instr::StoreFast(s), [.., Instr::ForIter(t)]) if s < 0x10000 && !is_label(n) => {
+                Some((1, Instr::ForIterStore(*t, s as u16)))
+            }
+            (Instr::StoreSubscr, [.., Instr::LoadFast2(ab)]) if !is_label(n) => Some((
+                1,
+                Instr::StoreSubscrFastFast((*ab >> 16) as u16, *ab as u16),
+            )),
+            (Instr::StoreSubscr, [.., Instr::LoadFast(s), Instr::LoadConst(c)])
+                if *s < 0x10000 && *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
+            {
+                Some((2, Instr::StoreSubscrFastConst(*s as u16, *c as u16)))
             }
             (Instr::BinarySubscr, [.., Instr::LoadFast2(ab)]) if !is_label(n) => {
                 Some((1, Instr::SubscrFastFast((*ab >> 16) as u16, *ab as u16)))

@@ -355,27 +355,35 @@ impl Vm {
                         let v = tri!(self.get_item(obj, idx));
                         self.stack.push(v);
                     }
+                    Instr::StoreSubscrFastFast(a, b) | Instr::StoreSubscrFastConst(a, b) => {
+                        // Container (and index) borrowed from the frame's slots.
+                        let obj = self.stack[base + a as usize];
+                        let idx = match ins {
+                            Instr::StoreSubscrFastFast(..) => self.stack[base + b as usize],
+                            _ => consts.get(b as usize).copied().unwrap_or(Value::None),
+                        };
+                        if let Value::Unbound = obj {
+                            throw!(unbound_local(code.slot_name(a as u32)));
+                        }
+                        if let Value::Unbound = idx {
+                            throw!(unbound_local(code.slot_name(b as u32)));
+                        }
+                        let v = pop!();
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            if let Some(old) = store_list_item(rt, r, i, v) {
+                                self.decref(old);
+                                continue;
+                            }
+                        }
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.set_item(obj, idx, v));
+                    }
                     Instr::StoreSubscr => {
                         let idx = pop!();
                         let obj = pop!();
                         let v = pop!();
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
-                            let old = match rt.heap.get_mut(r) {
-                                Ok(mut g) => match &mut *g {
-                                    Obj::List(items) => {
-                                        let n = items.len() as i64;
-                                        let j = if i < 0 { i + n } else { i };
-                                        if j >= 0 && j < n {
-                                            Some(std::mem::replace(&mut items[j as usize], v))
-                                        } else {
-                                            None
-                                        }
-                                    }
-                                    _ => None,
-                                },
-                                Err(_) => None,
-                            };
-                            if let Some(old) = old {
+                            if let Some(old) = store_list_item(rt, r, i, v) {
                                 self.decref(old);
                                 self.decref(obj);
                                 continue;
@@ -590,9 +598,30 @@ impl Vm {
                         let v = pop!();
                         tri!(self.get_iter_slots(v));
                     }
-                    Instr::ForIter(t) => {
+                    Instr::ForIter(_) | Instr::ForIterStore(..) => {
                         // Three iteration slots (see vm::iter). Ranges and lists are
                         // stepped here without touching an iterator object.
+                        let (t, store) = match ins {
+                            Instr::ForIterStore(t, s) => (t, Some(s)),
+                            Instr::ForIter(t) => (t, None),
+                            _ => (0, None),
+                        };
+                        // The next item goes on the stack, or into a local.
+                        macro_rules! deliver {
+                            ($v:expr) => {{
+                                let v = $v;
+                                match store {
+                                    Some(s) => {
+                                        let old = std::mem::replace(
+                                            &mut self.stack[base + s as usize],
+                                            v,
+                                        );
+                                        self.decref(old);
+                                    }
+                                    None => self.stack.push(v),
+                                }
+                            }};
+                        }
                         let n = self.stack.len();
                         if n < 3 {
                             throw!(stack_underflow());
@@ -601,7 +630,7 @@ impl Vm {
                             (Value::Int(cur), Value::Int(stop), Value::Int(step)) => {
                                 if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
                                     self.stack[n - 3] = Value::Int(cur.wrapping_add(step));
-                                    self.stack.push(Value::Int(cur));
+                                    deliver!(Value::Int(cur));
                                 } else {
                                     self.stack.truncate(n - 3);
                                     ip = t as usize;
@@ -623,7 +652,7 @@ impl Vm {
                                     Some(v) => {
                                         self.incref(v);
                                         self.stack[n - 2] = Value::Int(pos + 1);
-                                        self.stack.push(v);
+                                        deliver!(v);
                                     }
                                     None => {
                                         self.stack.truncate(n - 3);
@@ -633,7 +662,7 @@ impl Vm {
                                 }
                             }
                             (it, _, _) => match tri!(self.iter_next(it)) {
-                                Some(v) => self.stack.push(v),
+                                Some(v) => deliver!(v),
                                 None => {
                                     self.stack.truncate(n - 3);
                                     self.decref(it);
@@ -1076,6 +1105,24 @@ fn list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64) -> Option<Valu
             let j = if i < 0 { i + n } else { i };
             if j >= 0 && j < n {
                 Some(items[j as usize])
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `list[i] = v` for an in-range int index: the old item (to release), or None
+/// (and `v` untouched) for anything else.
+#[inline(always)]
+fn store_list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64, v: Value) -> Option<Value> {
+    match &mut *rt.heap.get_mut(r).ok()? {
+        Obj::List(items) => {
+            let n = items.len() as i64;
+            let j = if i < 0 { i + n } else { i };
+            if j >= 0 && j < n {
+                Some(std::mem::replace(&mut items[j as usize], v))
             } else {
                 None
             }
