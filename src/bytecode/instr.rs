@@ -127,6 +127,11 @@ pub enum Instr {
     DeleteSubscr,
     /// Build a slice object from 2 or 3 stack values.
     BuildSlice(u32),
+    /// `obj[a:b]` / `obj[a:b:c]` (BuildSlice, BinarySubscr fused): no slice object
+    /// for lists, tuples and strings.
+    SubscrSlice(u32),
+    /// `obj[a:b(:c)] = v` (BuildSlice, StoreSubscr fused).
+    StoreSlice(u32),
 
     // --- operators
     Binary(BinOpKind),

@@ -342,6 +342,12 @@ impl<'a> Compiler<'a> {
             {
                 Some((2, Instr::SubscrFastConst(*s as u16, *c as u16)))
             }
+            (Instr::BinarySubscr, [.., Instr::BuildSlice(k)]) if !is_label(n) => {
+                Some((1, Instr::SubscrSlice(*k)))
+            }
+            (Instr::StoreSubscr, [.., Instr::BuildSlice(k)]) if !is_label(n) => {
+                Some((1, Instr::StoreSlice(*k)))
+            }
             (Instr::StoreFast(s), [.., Instr::ForIter(t)]) if s < 0x10000 && !is_label(n) => {
                 Some((1, Instr::ForIterStore(*t, s as u16)))
             }

@@ -40,6 +40,11 @@ impl Vm {
             Obj::Slice { start, stop, step } => (*start, *stop, *step),
             _ => return Ok(None),
         };
+        self.slice_bounds(a, b, c).map(Some)
+    }
+
+    /// A slice's bounds from its three (borrowed) values.
+    fn slice_bounds(&mut self, a: Value, b: Value, c: Value) -> PyResult<SliceParts> {
         let conv = |vm: &mut Vm, v: Value| -> PyResult<Option<i64>> {
             match v {
                 Value::None => Ok(None),
@@ -62,18 +67,74 @@ impl Vm {
                 )),
             }
         };
-        Ok(Some((conv(self, a)?, conv(self, b)?, conv(self, c)?)))
+        Ok((conv(self, a)?, conv(self, b)?, conv(self, c)?))
+    }
+
+    /// `obj[a:b:c]` without a slice object, for the sequences that slice
+    /// natively; None (nothing done) for other objects.
+    pub fn get_slice(
+        &mut self,
+        obj: Value,
+        a: Value,
+        b: Value,
+        c: Value,
+    ) -> PyResult<Option<Value>> {
+        let Value::Obj(r) = obj else { return Ok(None) };
+        if !matches!(&*self.get(r)?, Obj::List(_) | Obj::Tuple(_) | Obj::Str(_)) {
+            return Ok(None);
+        }
+        let parts = self.slice_bounds(a, b, c)?;
+        self.get_item_with(obj, Value::None, Some(parts)).map(Some)
+    }
+
+    /// `list[a:b:c] = v` without a slice object; Err(v) back for other objects.
+    pub fn set_slice(
+        &mut self,
+        obj: Value,
+        a: Value,
+        b: Value,
+        c: Value,
+        v: Value,
+    ) -> Result<PyResult<()>, Value> {
+        let Value::Obj(r) = obj else { return Err(v) };
+        match self.get(r).as_deref() {
+            Ok(Obj::List(_)) => {}
+            _ => return Err(v),
+        }
+        let (a, b, c) = match self.slice_bounds(a, b, c) {
+            Ok(p) => p,
+            Err(e) => {
+                self.decref(v);
+                return Ok(Err(e));
+            }
+        };
+        let new_items = self.collect_iterable(v);
+        self.decref(v);
+        Ok(new_items.and_then(|items| self.list_assign_slice(r, a, b, c, items)))
     }
 
     /// `obj[idx]`, a new reference.
     pub fn get_item(&mut self, obj: Value, idx: Value) -> PyResult<Value> {
-        let Value::Obj(r) = obj else {
+        let Value::Obj(_) = obj else {
             let t = self.type_name(obj);
             return Err(PyErr::type_error(format!(
                 "'{t}' object is not subscriptable"
             )));
         };
         let slice = self.slice_parts(idx)?;
+        self.get_item_with(obj, idx, slice)
+    }
+
+    /// `obj[idx]` where `slice` holds idx's bounds if it is a slice.
+    fn get_item_with(
+        &mut self,
+        obj: Value,
+        idx: Value,
+        slice: Option<SliceParts>,
+    ) -> PyResult<Value> {
+        let Value::Obj(r) = obj else {
+            return Err(PyErr::type_error("object is not subscriptable"));
+        };
         let g = self.get(r)?;
         match &*g {
             // The guard borrows the heap, not the VM: the items can be read in
@@ -492,12 +553,13 @@ impl Vm {
                         }
                         DictKey::Tuple(keys.into_boxed_slice())
                     }
-                    Obj::List(_) | Obj::Dict(_) | Obj::Set(_) => {
+                    Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Slice { .. } => {
                         let t = super::attrs::tag_of_obj(&g);
                         drop(g);
                         let name = match t {
                             crate::heap::TypeTag::List => "list",
                             crate::heap::TypeTag::Dict => "dict",
+                            crate::heap::TypeTag::Slice => "slice",
                             _ => "set",
                         };
                         return Err(PyErr::type_error(format!("unhashable type: '{name}'")));
