@@ -45,6 +45,14 @@ pub struct ThreadStats {
     pub io_s: f64,
     pub allocs: u64,
     pub frees: u64,
+    /// Reference counts this thread increased and decreased, and other threads'
+    /// updates its stores erased (`heap::LocalHeap`).
+    pub increfs: u64,
+    pub decrefs: u64,
+    pub lost_increfs: u64,
+    pub lost_decrefs: u64,
+    /// Other threads' appended items its appends wrote over.
+    pub lost_appends: u64,
 }
 
 /// The state behind a `threading.Thread`.
@@ -241,6 +249,11 @@ impl GilHooks {
             io_s: c.io_ns as f64 / 1e9,
             allocs: vm.local.allocs,
             frees: vm.local.frees,
+            increfs: vm.local.increfs,
+            decrefs: vm.local.decrefs,
+            lost_increfs: vm.local.lost_increfs,
+            lost_decrefs: vm.local.lost_decrefs,
+            lost_appends: vm.local.lost_appends,
         });
     }
 
