@@ -401,13 +401,20 @@ impl Heap {
     }
 
     fn stale(&self, slot: &Slot, r: ObjRef, data: &Obj) -> HeapError {
+        let now_gen = slot.gen.load(Relaxed);
         HeapError::UseAfterFree {
             r,
-            freed_kind: super::objects::KIND_NAMES
-                .get(slot.freed_kind.load(Relaxed) as usize)
-                .copied()
-                .unwrap_or("object"),
-            now_gen: slot.gen.load(Relaxed),
+            // The slot remembers the kind of the last object freed in it: that
+            // is the handle's object only if nothing was freed there since.
+            freed_kind: if now_gen == r.gen.wrapping_add(1) {
+                super::objects::KIND_NAMES
+                    .get(slot.freed_kind.load(Relaxed) as usize)
+                    .copied()
+                    .unwrap_or("object")
+            } else {
+                "object"
+            },
+            now_gen,
             now_kind: data.kind_name(),
             freed_site: slot.freed_site.load(Relaxed),
         }
