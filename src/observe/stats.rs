@@ -276,14 +276,22 @@ mod tests {
             name: "a".into(),
             instructions: 10,
             forced_switches: 2,
+            increfs: 7,
+            lost_decrefs: 1,
             ..Default::default()
         });
         r.threads.push(ThreadStats {
             name: "b\"".into(),
             instructions: 5,
+            increfs: 3,
+            lost_appends: 4,
             ..Default::default()
         });
+        r.heap.too_low = 3;
+        r.heap.use_after_free = 9;
         assert_eq!(r.totals().instructions, 15);
+        assert_eq!(r.totals().increfs, 10);
+        assert_eq!(r.totals().lost_appends, 4);
         let j = r.json();
         for key in [
             "\"config\"",
@@ -294,9 +302,16 @@ mod tests {
             "\"heap\"",
             "\"forced_switches\": 2",
             "\"b\\\"\"",
+            "\"increfs\": 10",
+            "\"lost_decrefs\": 1",
+            "\"too_low\": 3",
+            "\"use_after_free\": 9}",
         ] {
             assert!(j.contains(key), "{key} missing in {j}");
         }
-        assert!(r.table().contains("total"));
+        let table = r.table();
+        assert!(table.contains("total"));
+        assert!(table.contains("3 too low"), "{table}");
+        assert!(table.contains("9 uses after free"), "{table}");
     }
 }
