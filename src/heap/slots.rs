@@ -140,8 +140,8 @@ pub struct LocalHeap {
     /// Items of other threads' `list.append`s that this thread's append wrote over
     /// (`--gil off --refcount plain` only; see `Vm::list_append`).
     pub lost_appends: u64,
-    /// Where the thread is now (code << 32 | instruction index), recorded on what it allocates
-    /// and frees. The VM keeps it current where it matters.
+    /// Where the thread is now (code << 32 | instruction index), recorded on
+    /// what it allocates and frees. The VM keeps it current where it matters.
     pub site: u64,
     /// This thread's number, for "freed by" reports.
     pub thread: u16,
@@ -249,9 +249,9 @@ impl Heap {
 
     /// Test hook, for deterministic crash reports and audits (the CLI sets it
     /// from `GILSIM_TEST_LOSE_INCREF=LINE`): when lost updates are watched
-    /// (`Update::Watched`), the first increment of an object allocated at one of `sites` (sorted, as
-    /// `alloc_site` records them) is lost, exactly as if another thread's store
-    /// had erased it.
+    /// (`Update::Watched`), the first increment of an object allocated at one of
+    /// `sites` (sorted, as `alloc_site` records them) is lost, exactly as if
+    /// another thread's store had erased it.
     pub fn lose_first_incref_at(&self, sites: Vec<u64>) {
         let _ = self.forced_loss.set(sites);
     }

@@ -158,7 +158,14 @@ impl StatsReport {
         let _ = writeln!(
             out,
             "heap: {} allocated, {} freed, {} live; audit at exit: {} refcount errors ({} too high: leaked, {} too low), {} dangling references; {} uses after free detected",
-            h.allocated, h.freed, h.live, h.refcount_errors, h.leaked, h.too_low, h.dangling, h.use_after_free
+            h.allocated,
+            h.freed,
+            h.live,
+            h.refcount_errors,
+            h.leaked,
+            h.too_low,
+            h.dangling,
+            h.use_after_free
         );
         let _ = writeln!(
             out,
