@@ -874,6 +874,61 @@ fn mask_durations(out: &str) -> String {
         .join("\n")
 }
 
+/// The words named on a program's `# Varies:` header line ("# Varies: got, lost
+/// (...)" -> got, lost): the numbers after them differ from run to run, as the
+/// result of a race does.
+fn varying_words(src: &str) -> Vec<String> {
+    src.lines()
+        .find_map(|l| l.strip_prefix("# Varies:"))
+        .map(|rest| {
+            rest.split('(')
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(|w| w.trim().to_string())
+                .filter(|w| !w.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Each number that follows one of `words` becomes `<N>` (punctuation after it
+/// is kept). Nothing else is touched.
+fn mask_varying(out: &str, words: &[String]) -> String {
+    out.lines()
+        .map(|line| {
+            let parts: Vec<&str> = line.split(' ').collect();
+            let mut masked: Vec<String> = Vec::with_capacity(parts.len());
+            for (i, w) in parts.iter().enumerate() {
+                let after_word = i > 0 && words.iter().any(|v| v == parts[i - 1]);
+                let digits = w.trim_end_matches([',', '.', ';']);
+                if after_word && !digits.is_empty() && digits.parse::<i64>().is_ok() {
+                    masked.push(format!("<N>{}", &w[digits.len()..]));
+                } else {
+                    masked.push(w.to_string());
+                }
+            }
+            masked.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn varying_numbers_are_masked_only_after_the_named_words() {
+    let words = varying_words("# x\n# Varies: got, lost   (why)\nprint(1)\n");
+    assert_eq!(words, ["got", "lost"]);
+    assert_eq!(
+        mask_varying("expected 10\ngot 7, lost 3\nlost x", &words),
+        "expected 10\ngot <N>, lost <N>\nlost x"
+    );
+    assert_ne!(
+        mask_varying("expected 10, got 7", &words),
+        mask_varying("expected 11, got 7", &words)
+    );
+    assert!(varying_words("print(1)\n").is_empty());
+}
+
 #[test]
 fn mask_durations_masks_only_durations() {
     assert_eq!(
@@ -910,6 +965,8 @@ fn example_programs_match_python_and_audit_clean() {
             .expect("UTF-8 path");
         let src = std::fs::read_to_string(file).expect("read the program");
         let args = header_args(&src, rel);
+        let varies = varying_words(&src);
+        let mask = |out: &str| mask_varying(&mask_durations(out), &varies);
         let mut argv: Vec<&str> = vec!["run", "--audit", rel];
         if !args.is_empty() {
             argv.push("--");
@@ -943,8 +1000,8 @@ fn example_programs_match_python_and_audit_clean() {
                 String::from_utf8_lossy(&cp.stderr)
             );
             assert_eq!(
-                mask_durations(&out.stdout),
-                mask_durations(&cp_stdout),
+                mask(&out.stdout),
+                mask(&cp_stdout),
                 "{rel}: stdout differs from python3"
             );
         }
@@ -955,8 +1012,8 @@ fn example_programs_match_python_and_audit_clean() {
             let at = run_args(&at);
             check_clean_exit(&at, 0);
             assert_eq!(
-                mask_durations(&at.stdout),
-                mask_durations(&out.stdout),
+                mask(&at.stdout),
+                mask(&out.stdout),
                 "{rel}: --refcount atomic"
             );
             assert_eq!(

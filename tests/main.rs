@@ -5,8 +5,10 @@
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
 //! - `gil_model`: the GIL protocol under loom: mutual exclusion, no lost wake-up.
-//! - `threads`: threads under the GIL and without it: no deadlock, clean heaps,
-//!   overlapping blocking calls, statistics.
+//! - `races`: without the GIL: lost reference-count updates, use after free and
+//!   its crash report, lost appends and increments; with it, or a Lock: exact.
+//! - `threads`: threads under the GIL: no deadlock, clean heaps, overlapping
+//!   blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
 mod asyncio;
 mod cli;
@@ -15,5 +17,6 @@ mod front;
 mod fuzz;
 mod gil_model;
 mod net;
+mod races;
 mod text;
 mod threads;

@@ -148,9 +148,16 @@ fn run_here(config: &RunConfig) -> i32 {
         Source::File(p) => p.clone(),
     }];
     argv.extend(config.args.iter().cloned());
+    // A hidden hook for deterministic tests of the crash report and the audit
+    // (tests/races.rs): one increment lost on purpose, without needing a race.
+    let lose_incref_at: Option<u32> = std::env::var("GILSIM_TEST_LOSE_INCREF")
+        .ok()
+        .and_then(|v| v.trim().parse().ok());
     let options = Options {
         max_heap: config.max_heap,
         refcount: config.refcount,
+        gil: config.gil,
+        watch_lost_updates: config.stats || config.stats_json.is_some() || lose_incref_at.is_some(),
         argv,
         recursion_limit: 1000,
         seed: config.seed,
@@ -173,6 +180,10 @@ fn run_here(config: &RunConfig) -> i32 {
             return 1;
         }
     };
+    if let Some(line) = lose_incref_at {
+        rt.heap
+            .lose_first_incref_at(sites_on_line(&rt.program, line));
+    }
     if !config.continue_on_corruption {
         let _ = rt.heap.on_corruption.set(Box::new(move |e, local| {
             // Only the first thread to notice reports; the others stop here
@@ -207,8 +218,13 @@ fn run_here(config: &RunConfig) -> i32 {
     vm.decref(me);
     vm.flush_out();
     vm.finish();
-    if config.stats || config.stats_json.is_some() {
+    let want_stats = config.stats || config.stats_json.is_some();
+    // One audit serves both the report and the statistics' heap figures.
+    let audited = (config.audit || want_stats).then(|| audit_of(&vm));
+    if want_stats {
         let (allocated, freed) = rt.heap.totals();
+        let found = audited.as_ref();
+        let n = |f: fn(&audit::AuditReport) -> usize| found.map_or(0, |a| f(a) as u64);
         let report = StatsReport {
             config: RunConfigInfo {
                 gil: config.gil,
@@ -228,6 +244,11 @@ fn run_here(config: &RunConfig) -> i32 {
                 allocated,
                 freed,
                 live: allocated.saturating_sub(freed),
+                refcount_errors: n(|a| a.too_high.len() + a.too_low.len()),
+                leaked: n(|a| a.too_high.len()),
+                too_low: n(|a| a.too_low.len()),
+                dangling: n(|a| a.dangling.len()),
+                use_after_free: rt.heap.corruption_count(),
             },
         };
         if config.stats {
@@ -247,9 +268,8 @@ fn run_here(config: &RunConfig) -> i32 {
             }
         }
     }
-    if config.audit {
-        let report = audit_runtime(&vm);
-        eprint!("{report}");
+    if let (true, Some(found)) = (config.audit, &audited) {
+        eprint!("{}", render_audit(rt, found));
     }
     status
 }
@@ -390,7 +410,7 @@ pub fn crash_report(
 
 /// Audit the heap of a finished program: roots are globals, constants, built-ins,
 /// imported modules and whatever is left on the thread's stack.
-pub fn audit_runtime(vm: &Vm) -> String {
+fn audit_of(vm: &Vm) -> audit::AuditReport {
     let rt = vm.rt;
     let mut roots: Vec<Value> = rt.globals.iter().map(|g| g.load()).collect();
     for c in &rt.consts {
@@ -400,15 +420,34 @@ pub fn audit_runtime(vm: &Vm) -> String {
     roots.extend(rt.modules.lock().values().copied());
     roots.extend(vm.stack.iter().copied());
     roots.extend(vm.handling.iter().copied());
-    let rep = audit::audit(&rt.heap, &roots);
-    audit::render(&rep, |site| {
+    audit::audit(&rt.heap, &roots)
+}
+
+fn render_audit(rt: &Runtime, rep: &audit::AuditReport) -> String {
+    audit::render(rep, |site| {
         if site == 0 {
             "<built-in>".to_string()
         } else {
-            let line = site & 0xffff_ffff;
+            // a site is code index << 32 | instruction index (see `Vm::run`)
+            let code = rt.program.codes.get(((site >> 32) & 0xffff) as usize);
+            let line = code.map_or(0, |c| c.line_at((site & 0xffff_ffff) as usize));
             format!("{}:{line}", rt.program.filename)
         }
     })
+}
+
+/// Every instruction site (code index << 32 | instruction index) on source line
+/// `line`, in order: what `Heap::lose_first_incref_at` matches allocations with.
+fn sites_on_line(program: &Program, line: u32) -> Vec<u64> {
+    let mut sites = Vec::new();
+    for (ci, code) in program.codes.iter().enumerate() {
+        for ip in 0..code.instrs.len() {
+            if code.line_at(ip) == line {
+                sites.push(((ci as u64) << 32) | ip as u64);
+            }
+        }
+    }
+    sites
 }
 
 /// `gilsim disasm`: the bytecode listing. Err: (message, exit status).

@@ -49,6 +49,14 @@ pub struct ThreadStats {
     pub coroutine_steps: u64,
     pub tasks_created: u64,
     pub loop_idle_s: f64,
+    /// Reference counts this thread increased and decreased, and other threads'
+    /// updates its stores erased (`heap::LocalHeap`).
+    pub increfs: u64,
+    pub decrefs: u64,
+    pub lost_increfs: u64,
+    pub lost_decrefs: u64,
+    /// Other threads' appended items its appends wrote over.
+    pub lost_appends: u64,
 }
 
 /// The state behind a `threading.Thread`.
@@ -248,6 +256,11 @@ impl GilHooks {
             coroutine_steps: c.coroutine_steps,
             tasks_created: c.tasks_created,
             loop_idle_s: c.loop_idle_ns as f64 / 1e9,
+            increfs: vm.local.increfs,
+            decrefs: vm.local.decrefs,
+            lost_increfs: vm.local.lost_increfs,
+            lost_decrefs: vm.local.lost_decrefs,
+            lost_appends: vm.local.lost_appends,
         });
     }
 

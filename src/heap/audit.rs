@@ -20,8 +20,21 @@ pub struct Finding {
     pub kind: &'static str,
     pub stored: i64,
     pub actual: i64,
-    /// code index << 32 | line where it was allocated (0: before the program ran)
+    /// code index << 32 | instruction index where it was allocated (0: before
+    /// the program ran)
     pub alloc_site: u64,
+}
+
+/// A reference to a freed slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dangling {
+    /// The kind of object holding the reference ("root" for a global, a constant,
+    /// a module or a thread's stack).
+    pub holder: &'static str,
+    pub stale: ObjRef,
+    /// The freed object's kind and allocation site, if its slot was not reused
+    /// since (see `Heap::freed_object`).
+    pub freed: Option<(&'static str, u64)>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -31,8 +44,7 @@ pub struct AuditReport {
     pub live: u64,
     pub too_high: Vec<Finding>,
     pub too_low: Vec<Finding>,
-    /// (holder kind, the stale handle)
-    pub dangling: Vec<(&'static str, ObjRef)>,
+    pub dangling: Vec<Dangling>,
     pub cycle_objects: u64,
 }
 
@@ -58,7 +70,11 @@ pub fn audit(heap: &Heap, roots: &[Value]) -> AuditReport {
         if let Value::Obj(r) = v {
             match live.get(&r.idx) {
                 Some((lr, ..)) if lr.gen == r.gen => *held.entry(r.idx).or_insert(0) += 1,
-                _ => dangling.push((holder, r)),
+                _ => dangling.push(Dangling {
+                    holder,
+                    stale: r,
+                    freed: heap.freed_object(r),
+                }),
             }
         }
     };
@@ -166,12 +182,19 @@ pub fn render(rep: &AuditReport, site: impl Fn(u64) -> String) -> String {
             let _ = writeln!(out, "  ... and {} more {title}", list.len() - 20);
         }
     }
-    for (holder, r) in rep.dangling.iter().take(20) {
+    for d in rep.dangling.iter().take(20) {
+        let what = match d.freed {
+            Some((kind, at)) => format!(" (a {kind} allocated at {})", site(at)),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "  dangling: a {holder} refers to slot {} generation {}, which was freed",
-            r.idx, r.gen
+            "  dangling: a {} refers to slot {} generation {}{what}, which was freed",
+            d.holder, d.stale.idx, d.stale.gen
         );
+    }
+    if rep.dangling.len() > 20 {
+        let _ = writeln!(out, "  ... and {} more dangling", rep.dangling.len() - 20);
     }
     let verdict = if rep.errors() == 0 {
         "clean: every stored count matches the references held"
@@ -210,5 +233,34 @@ mod tests {
         assert_eq!(bad.too_high.len(), 1);
         assert_eq!(bad.too_high[0].stored, 5);
         assert_eq!(bad.too_high[0].actual, 1);
+    }
+
+    #[test]
+    fn a_reference_to_an_object_freed_early_is_dangling_with_its_kind_and_site() {
+        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        local.site = (2 << 32) | 5; // where the VM would be: code 2, instruction 5
+        let a = heap
+            .alloc(&mut local, Obj::Dict(Default::default()))
+            .expect("room");
+        let b = heap
+            .alloc(&mut local, Obj::List(vec![Value::Obj(a), Value::Obj(a)]))
+            .expect("room");
+        // two references held, a stored count of one: too low
+        let low = audit(&heap, &[Value::Obj(b)]);
+        assert_eq!((low.too_low.len(), low.too_low[0].stored), (1, 1));
+        heap.decref_obj(&mut local, a);
+        let rep = audit(&heap, &[Value::Obj(b)]);
+        assert_eq!(rep.dangling.len(), 2);
+        assert_eq!(rep.dangling[0].holder, "list");
+        assert_eq!(rep.dangling[0].freed, Some(("dict", (2 << 32) | 5)));
+        let text = render(&rep, |s| format!("line {}", s & 0xffff));
+        assert!(
+            text.contains("(a dict allocated at line 5), which was freed"),
+            "{text}"
+        );
+        // once the slot holds another object, what was freed there is unknown
+        let _c = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        assert_eq!(audit(&heap, &[Value::Obj(b)]).dangling[0].freed, None);
     }
 }

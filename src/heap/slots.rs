@@ -18,6 +18,10 @@
 //!   reference, with no lock. In `RefcountMode::Plain` an update is a relaxed load
 //!   followed by a relaxed store, so two threads can lose an update exactly as two
 //!   cores running CPython without its GIL would; in `Atomic` mode it is a fetch-add.
+//!   Under `--gil off` with `--stats` the plain store is made with a swap, which
+//!   returns the value it overwrote: if that is not the value loaded, other
+//!   threads' updates landed in between and are now lost, and the difference says
+//!   how many (see `Update`).
 //! - `gen`: written only by `free`, while holding the slot's write lock.
 //! - `data`: behind the slot's `RwLock`. The lock is Rust's guarantee of memory
 //!   safety, not the simulation's: updates that CPython does in several steps (say,
@@ -44,12 +48,35 @@ pub enum RefcountMode {
     Atomic,
 }
 
+/// How `incref` and `decref` change a count in this run, fixed before the program
+/// starts (one predictable branch in the hottest code of the VM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Update {
+    /// `--refcount plain`: a load and a store. Under the GIL only one thread runs
+    /// bytecode at a time, so no update can be lost; without it updates are
+    /// really lost, uncounted.
+    Plain,
+    /// `--refcount plain --gil off` when lost updates are reported (`--stats`):
+    /// the same load, then the store made as a swap. The swap writes exactly what
+    /// the plain store would (the race is as real as before) and also returns the
+    /// value it replaced. If that differs from the value loaded, other threads'
+    /// updates landed in between and are erased; their net effect is the
+    /// difference. Summed over every store, the final count is the intended count
+    /// minus these differences, so the loss counted is exact. A swap costs about
+    /// what an atomic add does, which is why it is used only when asked for.
+    Watched,
+    /// `--refcount atomic`: a read-modify-write that cannot lose an update.
+    Atomic,
+}
+
 pub struct Slot {
     rc: AtomicI64,
     gen: AtomicU32,
-    /// Where the object was allocated: code index << 32 | line (0 = unknown).
+    /// Where the object was allocated: code index << 32 | instruction index (0:
+    /// before the program ran, or its very first instruction).
     alloc_site: AtomicU64,
-    /// Who freed the object last: thread number << 48 | code index << 32 | line.
+    /// Who freed the object last: thread number << 48 | code index << 32 |
+    /// instruction index.
     freed_site: AtomicU64,
     /// What kind of object was freed here last (`Obj::kind_index`).
     freed_kind: std::sync::atomic::AtomicU8,
@@ -100,10 +127,21 @@ pub struct LocalHeap {
     freeing: bool,
     pub allocs: u64,
     pub frees: u64,
+    /// References taken and released by this thread (every `incref`/`decref` of
+    /// a live object). Plain fields: this thread alone writes them.
     pub increfs: u64,
     pub decrefs: u64,
-    /// Where the thread is now (code << 32 | line), recorded on what it allocates
-    /// and frees. The VM keeps it current where it matters.
+    /// Other threads' increments and decrements that this thread's stores erased
+    /// (`--gil off --refcount plain` with `--stats`; see `Update::Watched`). A lost
+    /// increment makes a count too low (an early free), a lost decrement too high
+    /// (a leak).
+    pub lost_increfs: u64,
+    pub lost_decrefs: u64,
+    /// Items of other threads' `list.append`s that this thread's append wrote over
+    /// (`--gil off --refcount plain` only; see `Vm::list_append`).
+    pub lost_appends: u64,
+    /// Where the thread is now (code << 32 | instruction index), recorded on
+    /// what it allocates and frees. The VM keeps it current where it matters.
     pub site: u64,
     /// This thread's number, for "freed by" reports.
     pub thread: u16,
@@ -111,6 +149,19 @@ pub struct LocalHeap {
     bytes: i64,
     /// Use-after-free events seen by this thread (reported by the caller).
     pub errors: Vec<HeapError>,
+}
+
+impl LocalHeap {
+    /// A store replaced a count that other threads had moved by `delta` since
+    /// this thread loaded it: their net `delta` is lost.
+    #[cold]
+    fn erased(&mut self, delta: i64) {
+        if delta > 0 {
+            self.lost_increfs += delta as u64;
+        } else {
+            self.lost_decrefs += delta.unsigned_abs();
+        }
+    }
 }
 
 pub struct Heap {
@@ -121,6 +172,12 @@ pub struct Heap {
     free: Mutex<Vec<u32>>,
     max_slots: u32,
     pub mode: RefcountMode,
+    update: Update,
+    /// `--gil off --refcount plain` (see `unguarded`).
+    unguarded: bool,
+    /// Test hook: see `Heap::lose_first_incref_at`.
+    forced_loss: OnceLock<Vec<u64>>,
+    forced_loss_done: std::sync::atomic::AtomicBool,
     allocated: AtomicU64,
     freed: AtomicU64,
     bytes: AtomicI64,
@@ -151,6 +208,13 @@ impl Heap {
             free: Mutex::new(Vec::new()),
             max_slots,
             mode,
+            update: match mode {
+                RefcountMode::Plain => Update::Plain,
+                RefcountMode::Atomic => Update::Atomic,
+            },
+            unguarded: false,
+            forced_loss: OnceLock::new(),
+            forced_loss_done: std::sync::atomic::AtomicBool::new(false),
             allocated: AtomicU64::new(0),
             freed: AtomicU64::new(0),
             bytes: AtomicI64::new(0),
@@ -158,6 +222,38 @@ impl Heap {
             corruptions: AtomicU64::new(0),
             on_corruption: OnceLock::new(),
         }
+    }
+
+    /// Run without the GIL. With plain counts, container updates that CPython
+    /// makes in several steps are then split (see `unguarded`); with `watch`,
+    /// count stores are also checked for the updates they erase (see
+    /// `Update::Watched`: observation that costs, so only when reported). Call
+    /// before any thread runs.
+    pub fn without_gil(mut self, watch: bool) -> Self {
+        if self.mode == RefcountMode::Plain {
+            self.unguarded = true;
+            if watch {
+                self.update = Update::Watched;
+            }
+        }
+        self
+    }
+
+    /// True under `--gil off --refcount plain`: nothing serializes the threads,
+    /// so the VM splits the updates that CPython makes in several unlocked steps
+    /// (a list append) and lets them race. `--refcount atomic` stands for
+    /// free-threaded CPython, whose containers lock themselves: updates stay whole.
+    pub fn unguarded(&self) -> bool {
+        self.unguarded
+    }
+
+    /// Test hook, for deterministic crash reports and audits (the CLI sets it
+    /// from `GILSIM_TEST_LOSE_INCREF=LINE`): when lost updates are watched
+    /// (`Update::Watched`), the first increment of an object allocated at one of
+    /// `sites` (sorted, as `alloc_site` records them) is lost, exactly as if
+    /// another thread's store had erased it.
+    pub fn lose_first_incref_at(&self, sites: Vec<u64>) {
+        let _ = self.forced_loss.set(sites);
     }
 
     #[inline(always)]
@@ -305,13 +401,20 @@ impl Heap {
     }
 
     fn stale(&self, slot: &Slot, r: ObjRef, data: &Obj) -> HeapError {
+        let now_gen = slot.gen.load(Relaxed);
         HeapError::UseAfterFree {
             r,
-            freed_kind: super::objects::KIND_NAMES
-                .get(slot.freed_kind.load(Relaxed) as usize)
-                .copied()
-                .unwrap_or("object"),
-            now_gen: slot.gen.load(Relaxed),
+            // The slot remembers the kind of the last object freed in it: that
+            // is the handle's object only if nothing was freed there since.
+            freed_kind: if now_gen == r.gen.wrapping_add(1) {
+                super::objects::KIND_NAMES
+                    .get(slot.freed_kind.load(Relaxed) as usize)
+                    .copied()
+                    .unwrap_or("object")
+            } else {
+                "object"
+            },
+            now_gen,
             now_kind: data.kind_name(),
             freed_site: slot.freed_site.load(Relaxed),
         }
@@ -352,6 +455,22 @@ impl Heap {
             .is_some_and(|s| s.gen.load(Relaxed) == r.gen && s.rc.load(Relaxed) > 0)
     }
 
+    /// What a stale handle referred to: the freed object's kind and allocation
+    /// site, known while its slot has not held another object since (the slot's
+    /// records then still describe it). None for a live or reused slot.
+    pub fn freed_object(&self, r: ObjRef) -> Option<(&'static str, u64)> {
+        let slot = self.slot(r.idx)?;
+        let g = slot.data.read_recursive();
+        if !matches!(*g, Obj::Free) || slot.gen.load(Relaxed) != r.gen.wrapping_add(1) {
+            return None;
+        }
+        let kind = super::objects::KIND_NAMES
+            .get(slot.freed_kind.load(Relaxed) as usize)
+            .copied()
+            .unwrap_or("object");
+        Some((kind, slot.alloc_site.load(Relaxed)))
+    }
+
     pub fn alloc_site(&self, r: ObjRef) -> u64 {
         self.slot(r.idx)
             .map(|s| s.alloc_site.load(Relaxed))
@@ -376,15 +495,57 @@ impl Heap {
             self.stale_use(local, slot, r);
             return;
         }
-        match self.mode {
-            RefcountMode::Plain => {
+        local.increfs += 1;
+        match self.update {
+            Update::Plain => {
                 let n = slot.rc.load(Relaxed);
                 slot.rc.store(n + 1, Relaxed);
             }
-            RefcountMode::Atomic => {
+            Update::Watched => self.watched_update(local, slot, r, 1),
+            Update::Atomic => {
                 slot.rc.fetch_add(1, Relaxed);
             }
         }
+    }
+
+    /// A count update without the GIL, in plain mode, watched (`Update::Watched`):
+    /// the load and the store of `Plain`, the store made as a swap to see what it
+    /// erased; a decrement that reaches zero frees the object, as in `decref_obj`.
+    ///
+    /// Out of line, and reached by a tail call that needs nothing afterwards, so
+    /// that the inlined `incref`/`decref` stay small in the dispatch loop: an
+    /// inlined arm, or a call whose result the caller still tested, made every
+    /// `--gil on` decref save and restore four registers (+2.7% instructions on
+    /// binary_trees under cachegrind).
+    #[inline(never)]
+    fn watched_update(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef, delta: i64) {
+        if delta > 0 && self.forced_loss.get().is_some() && self.force_loss(local, slot) {
+            return;
+        }
+        let n = slot.rc.load(Relaxed);
+        let was = slot.rc.swap(n + delta, Relaxed);
+        if was != n {
+            local.erased(was - n);
+        }
+        if n + delta == 0 && delta < 0 {
+            self.release_zero(local, r);
+        }
+    }
+
+    /// The test hook of `lose_first_incref_at`: true if this increment is
+    /// the one to lose (it is then counted as lost and not applied).
+    #[cold]
+    fn force_loss(&self, local: &mut LocalHeap, slot: &Slot) -> bool {
+        let Some(sites) = self.forced_loss.get() else {
+            return false;
+        };
+        if sites.binary_search(&slot.alloc_site.load(Relaxed)).is_err()
+            || self.forced_loss_done.swap(true, Relaxed)
+        {
+            return false;
+        }
+        local.lost_increfs += 1;
+        true
     }
 
     /// Release a reference; the object is freed when its count reaches zero.
@@ -405,13 +566,15 @@ impl Heap {
             self.stale_use(local, slot, r);
             return;
         }
-        let now = match self.mode {
-            RefcountMode::Plain => {
+        local.decrefs += 1;
+        let now = match self.update {
+            Update::Plain => {
                 let n = slot.rc.load(Relaxed) - 1;
                 slot.rc.store(n, Relaxed);
                 n
             }
-            RefcountMode::Atomic => slot.rc.fetch_sub(1, Relaxed) - 1,
+            Update::Watched => return self.watched_update(local, slot, r, -1),
+            Update::Atomic => slot.rc.fetch_sub(1, Relaxed) - 1,
         };
         if now == 0 {
             self.release_zero(local, r);
@@ -568,6 +731,110 @@ mod tests {
             })
             .expect("spawn");
         assert_eq!(t.join().expect("no overflow"), 200_000);
+    }
+
+    #[test]
+    fn traffic_is_counted_per_thread_in_every_mode() {
+        for mode in [RefcountMode::Plain, RefcountMode::Atomic] {
+            let heap = Heap::new(1 << 20, mode);
+            let mut local = LocalHeap::default();
+            let a = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+            for _ in 0..3 {
+                heap.incref_obj(&mut local, a);
+            }
+            heap.decref_obj(&mut local, a);
+            assert_eq!((local.increfs, local.decrefs), (3, 1), "{mode:?}");
+            assert_eq!(heap.refcount(a), 3);
+            // a stale handle is reported, not counted
+            heap.decref_obj(&mut local, a);
+            heap.decref_obj(&mut local, a);
+            heap.decref_obj(&mut local, a);
+            heap.incref_obj(&mut local, a);
+            assert_eq!((local.increfs, local.decrefs), (3, 4));
+            assert_eq!(local.errors.len(), 1);
+        }
+    }
+
+    #[test]
+    fn watched_counts_lose_updates_and_count_every_loss_exactly() {
+        // Two threads hammer one count without any lock. Whatever interleaving
+        // the machine produces, the count left is the intended one minus the
+        // net effect of the updates reported lost.
+        let heap = Heap::new(1 << 20, RefcountMode::Plain).without_gil(true);
+        assert!(heap.unguarded());
+        let mut local = LocalHeap::default();
+        let a = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        // high enough that no lost update can drive it to zero
+        const BASE: i64 = 1 << 40;
+        heap.force_refcount(a, BASE);
+        let heap = &heap;
+        let locals: Vec<LocalHeap> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|k| {
+                    s.spawn(move || {
+                        let mut l = LocalHeap::default();
+                        for i in 0..200_000 {
+                            if (i + k) % 3 == 0 {
+                                heap.decref_obj(&mut l, a);
+                            } else {
+                                heap.incref_obj(&mut l, a);
+                            }
+                        }
+                        l
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("no panic"))
+                .collect()
+        });
+        let sum = |f: fn(&LocalHeap) -> u64| locals.iter().map(f).sum::<u64>() as i64;
+        let intended = BASE + sum(|l| l.increfs) - sum(|l| l.decrefs);
+        let lost = sum(|l| l.lost_increfs) - sum(|l| l.lost_decrefs);
+        assert_eq!(heap.refcount(a), intended - lost);
+        assert_eq!(sum(|l| l.increfs) + sum(|l| l.decrefs), 400_000);
+    }
+
+    #[test]
+    fn plain_and_atomic_counts_lose_nothing_on_one_thread_and_watch_nothing() {
+        for heap in [
+            Heap::new(1 << 20, RefcountMode::Plain),
+            Heap::new(1 << 20, RefcountMode::Plain).without_gil(false),
+            Heap::new(1 << 20, RefcountMode::Atomic).without_gil(true),
+        ] {
+            let mut local = LocalHeap::default();
+            let a = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+            heap.incref_obj(&mut local, a);
+            heap.decref_obj(&mut local, a);
+            assert_eq!(heap.refcount(a), 1);
+            assert_eq!((local.lost_increfs, local.lost_decrefs), (0, 0));
+        }
+        // atomic counts stand for free-threaded CPython: containers stay whole
+        assert!(!Heap::new(1 << 20, RefcountMode::Atomic)
+            .without_gil(true)
+            .unguarded());
+        assert!(Heap::new(1 << 20, RefcountMode::Plain)
+            .without_gil(false)
+            .unguarded());
+    }
+
+    #[test]
+    fn the_forced_loss_hook_loses_one_increment_once() {
+        let heap = Heap::new(1 << 20, RefcountMode::Plain).without_gil(true);
+        let mut local = LocalHeap {
+            site: (1 << 32) | 7,
+            ..Default::default()
+        };
+        let a = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        local.site = (1 << 32) | 8;
+        let b = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        heap.lose_first_incref_at(vec![(1 << 32) | 7]);
+        heap.incref_obj(&mut local, b);
+        heap.incref_obj(&mut local, a);
+        heap.incref_obj(&mut local, a);
+        assert_eq!((heap.refcount(a), heap.refcount(b)), (2, 2));
+        assert_eq!((local.increfs, local.lost_increfs), (3, 1));
     }
 
     #[test]

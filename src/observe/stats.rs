@@ -1,8 +1,11 @@
-//! `--stats` and `--stats-json`: what the lock cost, per thread and in total.
+//! `--stats` and `--stats-json`: what the lock cost, per thread and in total, the
+//! reference-count traffic (and, without the GIL, the updates lost), and what the
+//! end-of-run heap audit found.
 //!
 //! The counters are plain per-thread integers kept by the VM and the GIL hooks
 //! and handed over when a thread ends (`concurrency::threads::ThreadStats`), so
-//! collecting them costs nothing while the program runs.
+//! collecting them costs nothing while the program runs. The heap figures come
+//! from `heap::audit`, run once at exit.
 
 use crate::concurrency::threads::ThreadStats;
 use std::fmt::Write;
@@ -22,6 +25,16 @@ pub struct HeapInfo {
     pub allocated: u64,
     pub freed: u64,
     pub live: u64,
+    /// From the audit at exit: live objects whose stored count is wrong (the sum
+    /// of the next two), too high (leaked: never freed), too low (would be freed
+    /// while still referenced), and references to freed slots.
+    pub refcount_errors: u64,
+    pub leaked: u64,
+    pub too_low: u64,
+    pub dangling: u64,
+    /// Uses of freed objects detected while the program ran
+    /// (`--on-corruption continue`; with `abort` the first one ends the run).
+    pub use_after_free: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -68,6 +81,11 @@ impl StatsReport {
             t.coroutine_steps += s.coroutine_steps;
             t.tasks_created += s.tasks_created;
             t.loop_idle_s += s.loop_idle_s;
+            t.increfs += s.increfs;
+            t.decrefs += s.decrefs;
+            t.lost_increfs += s.lost_increfs;
+            t.lost_decrefs += s.lost_decrefs;
+            t.lost_appends += s.lost_appends;
         }
         t
     }
@@ -101,7 +119,8 @@ impl StatsReport {
         let mut rows: Vec<&ThreadStats> = self.threads.iter().collect();
         rows.sort_by_key(|s| s.ident);
         let total = self.totals();
-        for s in rows.into_iter().chain(std::iter::once(&total)) {
+        rows.push(&total);
+        for s in &rows {
             let _ = writeln!(
                 out,
                 "{:<28} {:>13} {:>9} {:>8} {:>9} {:>9} {:>9.3} {:>9.3} {:>9.3}",
@@ -125,12 +144,42 @@ impl StatsReport {
         }
         let _ = writeln!(
             out,
-            "heap: {} allocated, {} freed, {} live",
-            self.heap.allocated, self.heap.freed, self.heap.live
+            "{:<28} {:>13} {:>13} {:>11} {:>11} {:>12}",
+            "reference counts",
+            "increments",
+            "decrements",
+            "lost incs",
+            "lost decs",
+            "lost appends"
+        );
+        for s in &rows {
+            let _ = writeln!(
+                out,
+                "{:<28} {:>13} {:>13} {:>11} {:>11} {:>12}",
+                truncate(&s.name, 28),
+                s.increfs,
+                s.decrefs,
+                s.lost_increfs,
+                s.lost_decrefs,
+                s.lost_appends
+            );
+        }
+        let h = &self.heap;
+        let _ = writeln!(
+            out,
+            "heap: {} allocated, {} freed, {} live; audit at exit: {} refcount errors ({} too high: leaked, {} too low), {} dangling references; {} uses after free detected",
+            h.allocated,
+            h.freed,
+            h.live,
+            h.refcount_errors,
+            h.leaked,
+            h.too_low,
+            h.dangling,
+            h.use_after_free
         );
         let _ = writeln!(
             out,
-            "(acquired: GIL acquisitions; forced: switches made on a drop request; released: voluntary releases around blocking calls; requests: drop requests this thread issued while waiting)"
+            "(acquired: GIL acquisitions; forced: switches made on a drop request; released: voluntary releases around blocking calls; requests: drop requests this thread issued while waiting; lost: other threads' updates that this thread's stores wrote over, possible only with --gil off --refcount plain, and counted only when statistics are asked for)"
         );
         out
     }
@@ -139,7 +188,7 @@ impl StatsReport {
     pub fn json(&self) -> String {
         let thread_json = |s: &ThreadStats| {
             format!(
-                "{{\"name\": {}, \"ident\": {}, \"instructions\": {}, \"gil_acquisitions\": {}, \"forced_switches\": {}, \"voluntary_releases\": {}, \"drop_requests\": {}, \"gil_hold_s\": {}, \"gil_wait_s\": {}, \"io_s\": {}, \"allocs\": {}, \"frees\": {}, \"coroutine_steps\": {}, \"tasks_created\": {}, \"loop_idle_s\": {}}}",
+                "{{\"name\": {}, \"ident\": {}, \"instructions\": {}, \"gil_acquisitions\": {}, \"forced_switches\": {}, \"voluntary_releases\": {}, \"drop_requests\": {}, \"gil_hold_s\": {}, \"gil_wait_s\": {}, \"io_s\": {}, \"allocs\": {}, \"frees\": {}, \"coroutine_steps\": {}, \"tasks_created\": {}, \"loop_idle_s\": {}, \"increfs\": {}, \"decrefs\": {}, \"lost_increfs\": {}, \"lost_decrefs\": {}, \"lost_appends\": {}}}",
                 json_str(&s.name),
                 s.ident,
                 s.instructions,
@@ -154,7 +203,12 @@ impl StatsReport {
                 s.frees,
                 s.coroutine_steps,
                 s.tasks_created,
-                num(s.loop_idle_s)
+                num(s.loop_idle_s),
+                s.increfs,
+                s.decrefs,
+                s.lost_increfs,
+                s.lost_decrefs,
+                s.lost_appends
             )
         };
         let mut rows: Vec<&ThreadStats> = self.threads.iter().collect();
@@ -162,7 +216,7 @@ impl StatsReport {
         let threads: Vec<String> = rows.iter().map(|s| thread_json(s)).collect();
         let c = &self.config;
         format!(
-            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}}}\n}}\n",
+            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}, \"refcount_errors\": {}, \"leaked\": {}, \"too_low\": {}, \"dangling\": {}, \"use_after_free\": {}}}\n}}\n",
             if c.gil { "\"on\"" } else { "\"off\"" },
             num(c.switch_interval_s),
             json_str(&c.refcount),
@@ -176,7 +230,12 @@ impl StatsReport {
             thread_json(&self.totals()),
             self.heap.allocated,
             self.heap.freed,
-            self.heap.live
+            self.heap.live,
+            self.heap.refcount_errors,
+            self.heap.leaked,
+            self.heap.too_low,
+            self.heap.dangling,
+            self.heap.use_after_free
         )
     }
 }
@@ -237,14 +296,22 @@ mod tests {
             name: "a".into(),
             instructions: 10,
             forced_switches: 2,
+            increfs: 7,
+            lost_decrefs: 1,
             ..Default::default()
         });
         r.threads.push(ThreadStats {
             name: "b\"".into(),
             instructions: 5,
+            increfs: 3,
+            lost_appends: 4,
             ..Default::default()
         });
+        r.heap.too_low = 3;
+        r.heap.use_after_free = 9;
         assert_eq!(r.totals().instructions, 15);
+        assert_eq!(r.totals().increfs, 10);
+        assert_eq!(r.totals().lost_appends, 4);
         let j = r.json();
         for key in [
             "\"config\"",
@@ -255,9 +322,16 @@ mod tests {
             "\"heap\"",
             "\"forced_switches\": 2",
             "\"b\\\"\"",
+            "\"increfs\": 10",
+            "\"lost_decrefs\": 1",
+            "\"too_low\": 3",
+            "\"use_after_free\": 9}",
         ] {
             assert!(j.contains(key), "{key} missing in {j}");
         }
-        assert!(r.table().contains("total"));
+        let table = r.table();
+        assert!(table.contains("total"));
+        assert!(table.contains("3 too low"), "{table}");
+        assert!(table.contains("9 uses after free"), "{table}");
     }
 }

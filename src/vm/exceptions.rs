@@ -171,8 +171,15 @@ pub fn corruption_error(vm: &mut Vm, e: HeapError) -> PyErr {
             now_kind,
             ..
         } => format!(
-            "{freed_kind} object at slot {} (generation {}) was used after it was freed; the slot now holds {}",
-            r.idx, r.gen, now_kind
+            "{} at slot {} (generation {}) was used after it was freed; the slot now holds {}",
+            match freed_kind {
+                // the kind is unknown once the slot was reused and freed again
+                "object" => "an object".to_string(),
+                kind => format!("{kind} object"),
+            },
+            r.idx,
+            r.gen,
+            now_kind
         ),
         HeapError::Wild(r) => format!("reference to slot {} is not a valid object", r.idx),
         HeapError::Full => "heap full".into(),

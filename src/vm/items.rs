@@ -667,14 +667,38 @@ impl Vm {
     }
 
     /// Append, taking ownership of `v`.
+    ///
+    /// CPython's `app1` (Objects/listobject.c) appends in steps: read the size n,
+    /// grow the array, store the item at n, set the size to n + 1. The GIL keeps
+    /// those steps together; without it two threads can read the same n, and the
+    /// second writes over the first one's item (whose reference leaks: nothing
+    /// releases it). Under `--gil off --refcount plain` (`Heap::unguarded`) the
+    /// size is therefore read under one lock and the item stored under another,
+    /// and an append that finds the list longer than it read does what `app1`
+    /// would: its item goes at n and the size becomes n + 1. The slot's lock
+    /// keeps this memory-safe; only the simulated list loses items.
     pub fn list_append(&mut self, list: Value, v: Value) -> PyResult<()> {
         let Value::Obj(r) = list else {
             self.decref(v);
             return Ok(());
         };
+        let read_len = if self.rt.heap.unguarded() {
+            match &*self.get(r)? {
+                Obj::List(items) => Some(items.len()),
+                _ => None,
+            }
+        } else {
+            None
+        };
         let grew = match &mut *self.get_mut(r)? {
             Obj::List(items) => {
                 let cap = items.capacity();
+                if let Some(n) = read_len.filter(|&n| n < items.len()) {
+                    // Other threads appended since the size was read: their
+                    // items are cut off without being released (a leak, as in C).
+                    self.local.lost_appends += (items.len() - n) as u64;
+                    items.truncate(n);
+                }
                 items.push(v);
                 items.capacity() - cap
             }

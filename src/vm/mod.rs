@@ -85,6 +85,12 @@ pub struct Counters {
 pub struct Options {
     pub max_heap: u64,
     pub refcount: crate::heap::RefcountMode,
+    /// `--gil on|off`: without the GIL, plain counts and list appends race (see
+    /// `Heap::without_gil`).
+    pub gil: bool,
+    /// Count the reference-count updates lost without the GIL (for `--stats`; it
+    /// costs a swap per update, see `heap::slots::Update::Watched`).
+    pub watch_lost_updates: bool,
     pub argv: Vec<String>,
     pub recursion_limit: u32,
     /// The simulated network: seed, latency scale, per-host latencies.
@@ -98,6 +104,8 @@ impl Default for Options {
         Options {
             max_heap: 4 << 30,
             refcount: crate::heap::RefcountMode::Plain,
+            gil: true,
+            watch_lost_updates: false,
             argv: vec![],
             recursion_limit: 1000,
             seed: 0,
@@ -174,7 +182,10 @@ impl Runtime {
         hooks: Box<dyn Hooks>,
     ) -> Result<&'static Runtime, String> {
         let program = Arc::new(program);
-        let heap = Heap::new(options.max_heap, options.refcount);
+        let mut heap = Heap::new(options.max_heap, options.refcount);
+        if !options.gil {
+            heap = heap.without_gil(options.watch_lost_updates);
+        }
         let globals: Box<[AtomicValue]> = program
             .global_names
             .iter()
