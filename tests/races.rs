@@ -204,6 +204,25 @@ fn lost_refcount_updates_are_counted_exactly() {
     // leaves one too many, a lost increment one too few. When nothing was freed
     // early (no use after free, no dangling reference) the audit's excess over
     // all objects must equal the stats' lost decrements minus lost increments.
+    // The shared list starts with 100,000 references, so lost updates (a few
+    // thousand a run on a 2-core machine) move its count without ever taking it
+    // to zero: runs stay free of corruption however fast the race goes.
+    let program = super::threads::write_program(
+        "high_count_race.toy",
+        "import threading\n\
+         shared = [0] * 10\n\
+         keep = [shared] * 100000\n\
+         def work(k):\n\
+         \x20   for i in range(20000):\n\
+         \x20       shared[i % 10] = shared[(i + k) % 10] + 1\n\
+         threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]\n\
+         for t in threads:\n\
+         \x20   t.start()\n\
+         for t in threads:\n\
+         \x20   t.join()\n\
+         print(len(keep))\n",
+    );
+    let program = program.to_str().unwrap_or_default().to_string();
     let mut checked_with_losses = 0;
     for _ in 0..20 {
         let r = run(&[
@@ -215,7 +234,7 @@ fn lost_refcount_updates_are_counted_exactly() {
             "--audit",
             "--stats-json",
             "-",
-            REFCOUNT_RACE,
+            &program,
         ]);
         let uaf = json_number(&r.stdout, "heap", "use_after_free");
         let dangling = json_number(&r.stdout, "heap", "dangling");
