@@ -35,6 +35,7 @@ Examples:
   gilsim run programs/cpu_bound.toy --gil on --stats    # 4 threads, no speed-up
   gilsim run programs/cpu_bound.toy --gil off --stats   # the same threads in parallel
   gilsim run programs/cpu_bound.toy --switch-interval 100us --stats
+  gilsim run programs/cpu_bound.toy --timeline cpu.svg  # open cpu.svg in a browser
   gilsim run programs/args.toy one two        # sys.argv[1:] == ['one', 'two']")]
     Run {
         /// Program text to run instead of a file (like python3 -c); the words
@@ -65,6 +66,11 @@ Examples:
         /// Write the statistics as JSON to FILE (`-` for stdout).
         #[arg(long, value_name = "FILE")]
         stats_json: Option<String>,
+        /// Draw who held the GIL when, one lane per thread: an SVG picture to
+        /// FILE (open it in a browser; hover for details), or `-` to draw the
+        /// lanes in the terminal.
+        #[arg(long, value_name = "FILE.svg|-")]
+        timeline: Option<String>,
         /// What happens when a thread uses an object that was freed (possible only
         /// with --gil off): abort (a crash report, exit status 3) or continue
         /// (count it and raise MemoryCorruptionError in that thread).
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
             switch_interval,
             stats,
             stats_json,
+            timeline,
             seed,
             latency,
             trace,
@@ -170,6 +177,8 @@ fn main() -> ExitCode {
                     switch_interval,
                     stats,
                     stats_json,
+                    timeline,
+                    trace_events: None,
                     seed,
                     latency,
                     continue_on_corruption: on_corruption == "continue",
