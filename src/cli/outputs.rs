@@ -7,8 +7,8 @@
 //! drawn is `observe`'s business; this module only routes it.
 
 use super::config::RunConfig;
-use crate::observe::svg;
 use crate::observe::timeline::Timeline;
+use crate::observe::{svg, term};
 use std::fs::File;
 use std::io::Write;
 
@@ -56,7 +56,8 @@ impl Outputs {
         if let Some(t) = self.timeline {
             match t {
                 Target::Terminal => {
-                    print_stdout(&svg::render(tl), "the timeline")?;
+                    let text = term::render(tl, &term::Style::from_env());
+                    print_stdout(&text, "the timeline")?;
                 }
                 Target::File(path, f) => {
                     write_file(f, &path, &svg::render(tl), "the timeline")?;

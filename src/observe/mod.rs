@@ -7,9 +7,11 @@
 //! - `timeline`: the recorded events as per-thread lanes of intervals, and who
 //!   held the GIL while each thread waited.
 //! - `svg`: the timeline as a standalone picture (`--timeline FILE.svg`).
+//! - `term`: the timeline in the terminal, in Unicode blocks (`--timeline -`).
 //! - `stats`: the per-thread counters of the GIL, the heap and the clock, as a
 //!   table (`--stats`) or JSON (`--stats-json`).
 pub mod events;
 pub mod stats;
 pub mod svg;
+pub mod term;
 pub mod timeline;

@@ -173,6 +173,13 @@ impl MarkKind {
             MarkKind::TaskStep => "task step",
         }
     }
+    pub fn plural(self) -> &'static str {
+        match self {
+            MarkKind::DropRequest => "drop requests",
+            MarkKind::ForcedSwitch => "forced switches",
+            MarkKind::TaskStep => "coroutine task steps",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -490,6 +497,9 @@ fn build_lane(log: &ThreadLog, end: u64, running: State) -> Lane {
         let site = Site::of(e);
         match e.kind {
             Kind::Start => lane.start = e.t_ns,
+            // Without a GIL there is nothing to wait for: `take` returns at
+            // once, and the instant between its two events is bookkeeping.
+            Kind::Want if running == State::Running => {}
             Kind::Want => {
                 close(&mut lane, &mut open, e, LetGo::StillRunning);
                 open = Some((State::WaitingGil, e.t_ns, site));
