@@ -171,7 +171,8 @@ fn run_here(config: &RunConfig) -> i32 {
         1 << 16,
         std::io::stdout(),
     ));
-    if outputs.wanted() {
+    // The "waited on" matrix of the statistics comes from the same events.
+    if outputs.wanted() || config.stats || config.stats_json.is_some() {
         events::start(std::time::Instant::now());
     }
     let hooks = GilHooks::new(
@@ -247,6 +248,7 @@ fn run_here(config: &RunConfig) -> i32 {
                 freed,
                 live: allocated.saturating_sub(freed),
             },
+            waited_on: timeline.as_ref().map(Timeline::waited_on),
         };
         if config.stats {
             eprint!("{}", report.table());

@@ -4,6 +4,7 @@
 //! and handed over when a thread ends (`concurrency::threads::ThreadStats`), so
 //! collecting them costs nothing while the program runs.
 
+use super::timeline::WaitedOn;
 use crate::concurrency::threads::ThreadStats;
 use std::fmt::Write;
 
@@ -31,6 +32,8 @@ pub struct StatsReport {
     pub cpu_s: f64,
     pub threads: Vec<ThreadStats>,
     pub heap: HeapInfo,
+    /// Who held the GIL while each thread waited (from the recorded events).
+    pub waited_on: Option<WaitedOn>,
 }
 
 /// User + system CPU time of this process, from /proc (0 where unavailable).
@@ -123,6 +126,9 @@ impl StatsReport {
                 s.name, s.coroutine_steps, s.tasks_created, s.loop_idle_s
             );
         }
+        if let Some(w) = &self.waited_on {
+            out.push_str(&w.table());
+        }
         let _ = writeln!(
             out,
             "heap: {} allocated, {} freed, {} live",
@@ -162,7 +168,7 @@ impl StatsReport {
         let threads: Vec<String> = rows.iter().map(|s| thread_json(s)).collect();
         let c = &self.config;
         format!(
-            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}}}\n}}\n",
+            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}}},\n  \"waited_on\": {}\n}}\n",
             if c.gil { "\"on\"" } else { "\"off\"" },
             num(c.switch_interval_s),
             json_str(&c.refcount),
@@ -176,7 +182,10 @@ impl StatsReport {
             thread_json(&self.totals()),
             self.heap.allocated,
             self.heap.freed,
-            self.heap.live
+            self.heap.live,
+            self.waited_on
+                .as_ref()
+                .map_or_else(|| "null".to_string(), WaitedOn::json)
         )
     }
 }
@@ -255,6 +264,7 @@ mod tests {
             "\"heap\"",
             "\"forced_switches\": 2",
             "\"b\\\"\"",
+            "\"waited_on\": null",
         ] {
             assert!(j.contains(key), "{key} missing in {j}");
         }

@@ -323,22 +323,28 @@ impl Timeline {
     /// thread held the GIL during it.
     pub fn waited_on(&self) -> WaitedOn {
         let n = self.lanes.len();
-        let mut m = WaitedOn {
-            names: self.lanes.iter().map(|l| l.name.clone()).collect(),
-            secs: vec![vec![0.0; n]; n],
-            handover: vec![0.0; n],
-        };
+        // Summed in integer nanoseconds, converted once: no rounding drift.
+        let mut ns = vec![vec![0u64; n]; n];
+        let mut handover = vec![0u64; n];
         for (w, lane) in self.lanes.iter().enumerate() {
             for s in lane.spans.iter().filter(|s| s.state == State::WaitingGil) {
                 let mut covered = 0;
                 for h in self.held_meanwhile(w, s.start, s.end) {
-                    m.secs[w][h.lane] += h.ns as f64 / 1e9;
+                    ns[w][h.lane] += h.ns;
                     covered += h.ns;
                 }
-                m.handover[w] += s.len().saturating_sub(covered) as f64 / 1e9;
+                handover[w] += s.len().saturating_sub(covered);
             }
         }
-        m
+        let secs = |x: u64| x as f64 / 1e9;
+        WaitedOn {
+            names: self.lanes.iter().map(|l| l.name.clone()).collect(),
+            secs: ns
+                .iter()
+                .map(|row| row.iter().map(|&x| secs(x)).collect())
+                .collect(),
+            handover: handover.into_iter().map(secs).collect(),
+        }
     }
 
     /// "line 16 in count", or "thread start" where no Toy frame ran.
