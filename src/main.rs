@@ -36,6 +36,8 @@ Examples:
   gilsim run programs/cpu_bound.toy --gil off --stats   # the same threads in parallel
   gilsim run programs/cpu_bound.toy --switch-interval 100us --stats
   gilsim run programs/cpu_bound.toy --timeline cpu.svg  # open cpu.svg in a browser
+  gilsim run programs/io_bound.toy --timeline -         # the lanes in the terminal
+  gilsim run programs/mixed.toy --trace-events t.json   # for ui.perfetto.dev
   gilsim run programs/args.toy one two        # sys.argv[1:] == ['one', 'two']")]
     Run {
         /// Program text to run instead of a file (like python3 -c); the words
@@ -71,6 +73,10 @@ Examples:
         /// lanes in the terminal.
         #[arg(long, value_name = "FILE.svg|-")]
         timeline: Option<String>,
+        /// Write the same timeline in Chrome's Trace Event Format to FILE (open
+        /// it in ui.perfetto.dev or chrome://tracing; `-` for stdout).
+        #[arg(long, value_name = "FILE.json")]
+        trace_events: Option<String>,
         /// What happens when a thread uses an object that was freed (possible only
         /// with --gil off): abort (a crash report, exit status 3) or continue
         /// (count it and raise MemoryCorruptionError in that thread).
@@ -147,6 +153,7 @@ fn main() -> ExitCode {
             stats,
             stats_json,
             timeline,
+            trace_events,
             seed,
             latency,
             trace,
@@ -178,7 +185,7 @@ fn main() -> ExitCode {
                     stats,
                     stats_json,
                     timeline,
-                    trace_events: None,
+                    trace_events,
                     seed,
                     latency,
                     continue_on_corruption: on_corruption == "continue",

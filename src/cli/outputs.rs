@@ -8,7 +8,7 @@
 
 use super::config::RunConfig;
 use crate::observe::timeline::Timeline;
-use crate::observe::{svg, term};
+use crate::observe::{svg, term, trace_events};
 use std::fs::File;
 use std::io::Write;
 
@@ -21,6 +21,7 @@ enum Target {
 /// The outputs of one run, opened and waiting for the timeline.
 pub struct Outputs {
     timeline: Option<Target>,
+    trace_events: Option<Target>,
 }
 
 /// Create `path` for writing; the error is the message for stderr.
@@ -43,12 +44,20 @@ impl Outputs {
             Some("-") => Some(Target::Terminal),
             Some(p) => Some(create(p, "the timeline").map_err(|m| (m, 2))?),
         };
-        Ok(Outputs { timeline })
+        let trace_events = match config.trace_events.as_deref() {
+            None => None,
+            Some("-") => Some(Target::Terminal),
+            Some(p) => Some(create(p, "the trace events").map_err(|m| (m, 2))?),
+        };
+        Ok(Outputs {
+            timeline,
+            trace_events,
+        })
     }
 
     /// Does any output need the recorded events?
     pub fn wanted(&self) -> bool {
-        self.timeline.is_some()
+        self.timeline.is_some() || self.trace_events.is_some()
     }
 
     /// Draw and write everything. Err: the message for stderr.
@@ -62,6 +71,13 @@ impl Outputs {
                 Target::File(path, f) => {
                     write_file(f, &path, &svg::render(tl), "the timeline")?;
                 }
+            }
+        }
+        if let Some(t) = self.trace_events {
+            let text = trace_events::render(tl);
+            match t {
+                Target::Terminal => print_stdout(&text, "the trace events")?,
+                Target::File(path, f) => write_file(f, &path, &text, "the trace events")?,
             }
         }
         Ok(())

@@ -8,6 +8,8 @@
 //!   held the GIL while each thread waited.
 //! - `svg`: the timeline as a standalone picture (`--timeline FILE.svg`).
 //! - `term`: the timeline in the terminal, in Unicode blocks (`--timeline -`).
+//! - `trace_events`: the timeline in Chrome's Trace Event Format, for Perfetto
+//!   and chrome://tracing (`--trace-events FILE.json`).
 //! - `stats`: the per-thread counters of the GIL, the heap and the clock, as a
 //!   table (`--stats`) or JSON (`--stats-json`).
 pub mod events;
@@ -15,3 +17,4 @@ pub mod stats;
 pub mod svg;
 pub mod term;
 pub mod timeline;
+pub mod trace_events;
