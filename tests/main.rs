@@ -8,6 +8,8 @@
 //! - `threads`: threads under the GIL and without it: no deadlock, clean heaps,
 //!   overlapping blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
+//! - `timeline`: --timeline (SVG and terminal), --trace-events and the "waited
+//!   on" matrix, checked structurally on real runs.
 mod asyncio;
 mod cli;
 mod differential;
@@ -17,3 +19,4 @@ mod gil_model;
 mod net;
 mod text;
 mod threads;
+mod timeline;
