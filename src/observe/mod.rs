@@ -6,6 +6,7 @@
 //!   `observe`).
 //! - `timeline`: the recorded events as per-thread lanes of intervals, and who
 //!   held the GIL while each thread waited.
+//! - `waited_on`: the "waited on" matrix (waiter x holder) of `--stats`.
 //! - `svg`: the timeline as a standalone picture (`--timeline FILE.svg`).
 //! - `term`: the timeline in the terminal, in Unicode blocks (`--timeline -`).
 //! - `trace_events`: the timeline in Chrome's Trace Event Format, for Perfetto
@@ -18,3 +19,4 @@ pub mod svg;
 pub mod term;
 pub mod timeline;
 pub mod trace_events;
+pub mod waited_on;

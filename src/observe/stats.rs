@@ -4,7 +4,7 @@
 //! and handed over when a thread ends (`concurrency::threads::ThreadStats`), so
 //! collecting them costs nothing while the program runs.
 
-use super::timeline::WaitedOn;
+use super::waited_on::WaitedOn;
 use crate::concurrency::threads::ThreadStats;
 use std::fmt::Write;
 

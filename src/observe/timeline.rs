@@ -10,6 +10,7 @@
 
 use super::events::{Event, Kind, ThreadLog};
 use super::stats::RunConfigInfo;
+use super::waited_on::WaitedOn;
 use std::fmt::Write;
 
 /// What a thread is doing during an interval.
@@ -224,16 +225,6 @@ pub struct HeldMeanwhile {
     pub from: Site,
     pub to: Site,
     pub let_go: LetGo,
-}
-
-/// Seconds each thread (row) spent waiting for the GIL while each other thread
-/// (column) held it; `handover` is waiting time during which nobody held it
-/// (the lock was free, but the waiter had not woken up and taken it yet).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WaitedOn {
-    pub names: Vec<String>,
-    pub secs: Vec<Vec<f64>>,
-    pub handover: Vec<f64>,
 }
 
 /// The whole run.
@@ -643,87 +634,6 @@ pub fn tick_label(t: u64, step: u64, duration: u64) -> String {
         (-ratio.log10()).ceil() as usize
     };
     format!("{:.*} {name}", decimals, t as f64 / unit)
-}
-
-impl WaitedOn {
-    /// Is there anything to show (did anybody wait for the GIL at all)?
-    pub fn is_empty(&self) -> bool {
-        self.secs.iter().flatten().all(|&x| x == 0.0) && self.handover.iter().all(|&x| x == 0.0)
-    }
-
-    /// The matrix as a table for `--stats`: one row per waiter that waited,
-    /// one column per thread that ever held the GIL while somebody waited.
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        let n = self.names.len();
-        let rows: Vec<usize> = (0..n)
-            .filter(|&w| self.handover[w] > 0.0 || self.secs[w].iter().any(|&x| x > 0.0))
-            .collect();
-        let cols: Vec<usize> = (0..n)
-            .filter(|&h| (0..n).any(|w| self.secs[w][h] > 0.0))
-            .collect();
-        let _ = writeln!(
-            out,
-            "waited on (seconds each thread in a row waited for the GIL while the thread in a column held it):"
-        );
-        if rows.is_empty() {
-            let _ = writeln!(out, "  nobody waited for the GIL");
-            return out;
-        }
-        const W: usize = 16;
-        let short = |s: &str| super::stats::truncate(s, W);
-        let _ = write!(out, "{:<28}", "waiter \\ holder");
-        for &h in &cols {
-            let _ = write!(out, " {:>W$}", short(&self.names[h]));
-        }
-        let _ = writeln!(out, " {:>W$}", "(handover)");
-        for &w in &rows {
-            let _ = write!(out, "{:<28}", super::stats::truncate(&self.names[w], 28));
-            for &h in &cols {
-                let _ = write!(out, " {:>W$.3}", self.secs[w][h]);
-            }
-            let _ = writeln!(out, " {:>W$.3}", self.handover[w]);
-        }
-        let _ = writeln!(
-            out,
-            "(handover: the lock was free but the waiter had not taken it yet: the OS waking it up)"
-        );
-        out
-    }
-
-    /// The matrix as JSON: `{"threads": [names], "seconds": [[row per waiter]],
-    /// "handover_s": [per waiter]}`.
-    pub fn json(&self) -> String {
-        let names: Vec<String> = self
-            .names
-            .iter()
-            .map(|n| super::stats::json_str(n))
-            .collect();
-        let num = |x: f64| {
-            if x.is_finite() {
-                format!("{x}")
-            } else {
-                "null".into()
-            }
-        };
-        let rows: Vec<String> = self
-            .secs
-            .iter()
-            .map(|r| {
-                format!(
-                    "[{}]",
-                    r.iter().map(|&x| num(x)).collect::<Vec<_>>().join(", ")
-                )
-            })
-            .collect();
-        let handover: Vec<String> = self.handover.iter().map(|&x| num(x)).collect();
-        format!(
-            "{{\"threads\": [{}], \"seconds\": [{}], \"handover_s\": [{}]}}",
-            names.join(", "),
-            rows.join(", "),
-            handover.join(", ")
-        )
-    }
 }
 
 #[cfg(test)]
