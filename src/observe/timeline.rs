@@ -736,8 +736,17 @@ mod tests {
             text.contains("line 5 in f; then dropped it on a waiter's request"),
             "{text}"
         );
-        assert!(m.table().contains("(handover)"));
         assert!(m.json().starts_with("{\"threads\": [\"A\", \"B\"]"));
+        // Nanoseconds print as zeros, so the table leaves them out...
+        assert!(m.table().contains("nobody waited"), "{}", m.table());
+        // ...and shows waits that last.
+        let big = WaitedOn {
+            names: vec!["A".into(), "B".into()],
+            secs: vec![vec![0.0, 0.3], vec![0.2, 0.0]],
+            handover: vec![0.001, 0.0],
+        };
+        let table = big.table();
+        assert!(table.contains("(handover)") && table.contains("0.300"), "{table}");
     }
 
     #[test]
