@@ -1,8 +1,9 @@
 //! Timelines and traces (issue 7) from real runs: the SVG parsed as XML (lanes,
 //! legend, title, tooltips, merging), the terminal drawing (rows, legend,
 //! NO_COLOR), the Chrome trace-event JSON against the format's documented
-//! fields, and the "waited on" matrix. Time appears only in generous sanity
-//! bounds: the tests must pass on a busy 2-core machine.
+//! fields, the "waited on" matrix, and (where Chromium is installed) the SVG as
+//! a browser lays it out. Time appears only in generous sanity bounds: the
+//! tests must pass on a busy 2-core machine.
 
 use super::threads::{gilsim, run_bounded};
 use std::collections::BTreeSet;
@@ -507,4 +508,112 @@ fn an_unwritable_timeline_path_is_an_error_before_the_run() {
             assert!(out.stdout.is_empty(), "the program ran anyway");
         }
     }
+}
+
+/// Where a headless Chromium is, if one is installed (Debian: `apt-get install
+/// chromium`).
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// The page that loads the SVG in a browser and reports how it was laid out:
+/// the document's root, parse errors, and the boxes of the lanes, legend and
+/// title as the browser computed them.
+const LAYOUT_PAGE: &str = r#"<!DOCTYPE html>
+<html><body>
+<object id="o" type="image/svg+xml" data="t.svg" width="1200" height="600"></object>
+<pre id="out">not loaded</pre>
+<script>
+document.getElementById('o').addEventListener('load', () => {
+  const out = document.getElementById('out');
+  try {
+    const d = document.getElementById('o').contentDocument;
+    const svg = d.documentElement;
+    const box = e => { const b = e.getBBox(); return [b.x, b.y, b.width, b.height]; };
+    const r = {
+      root: svg.localName,
+      errors: d.getElementsByTagName('parsererror').length,
+      view: [svg.viewBox.baseVal.width, svg.viewBox.baseVal.height],
+      lanes: Array.from(d.querySelectorAll('g.lane')).map(box),
+      legend: box(d.getElementById('legend')),
+      title: box(d.getElementById('title')),
+    };
+    out.textContent = 'LAYOUT ' + JSON.stringify(r);
+  } catch (e) { out.textContent = 'LAYOUT ' + JSON.stringify({error: String(e)}); }
+});
+</script></body></html>
+"#;
+
+#[test]
+fn chromium_renders_the_svg_with_everything_inside_the_picture() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipped: no chromium on PATH (apt-get install chromium to run this check)");
+        return;
+    };
+    let dir = temp("chromium");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let svg = dir.join("t.svg");
+    run_ok(
+        &[
+            "programs/mixed.toy",
+            "--timeline",
+            svg.to_str().unwrap_or(""),
+        ],
+        &[],
+    );
+    let page = dir.join("check.html");
+    std::fs::write(&page, LAYOUT_PAGE).expect("page written");
+    let mut cmd = std::process::Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--allow-file-access-from-files",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+    ])
+    .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+    .arg(format!("file://{}", page.display()));
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let json = dom
+        .lines()
+        .find_map(|l| l.split("LAYOUT ").nth(1))
+        .and_then(|l| l.split("</pre>").next())
+        .unwrap_or_else(|| panic!("the page reported nothing:\n{dom}"));
+    let r: serde_json::Value = serde_json::from_str(json).expect("layout JSON");
+    assert_eq!(r["root"], "svg", "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let (vw, vh) = (num(&r["view"][0]), num(&r["view"][1]));
+    let inside = |b: &serde_json::Value, what: &str| {
+        let (x, y, w, h) = (num(&b[0]), num(&b[1]), num(&b[2]), num(&b[3]));
+        assert!(w > 0.0 && h > 0.0, "{what} has no size: {b}");
+        assert!(
+            x >= 0.0 && y >= 0.0,
+            "{what} starts outside the picture: {b}"
+        );
+        assert!(
+            x + w <= vw + 0.5 && y + h <= vh + 0.5,
+            "{what} ends outside: {b}"
+        );
+        (y, y + h, w)
+    };
+    let lanes = r["lanes"].as_array().expect("lanes");
+    assert_eq!(lanes.len(), MIXED.len());
+    let mut bottom = 0.0;
+    for (i, b) in lanes.iter().enumerate() {
+        let (top, end, width) = inside(b, &format!("lane {i}"));
+        assert!(top >= bottom, "lane {i} overlaps the one above: {b}");
+        // Label and intervals across the plot: most of the picture's width.
+        assert!(width > 0.5 * vw, "lane {i} is narrow: {b}");
+        bottom = end;
+    }
+    let (legend_top, _, _) = inside(&r["legend"], "the legend");
+    assert!(legend_top > bottom, "the legend overlaps the lanes");
+    inside(&r["title"], "the title");
 }

@@ -746,7 +746,10 @@ mod tests {
             handover: vec![0.001, 0.0],
         };
         let table = big.table();
-        assert!(table.contains("(handover)") && table.contains("0.300"), "{table}");
+        assert!(
+            table.contains("(handover)") && table.contains("0.300"),
+            "{table}"
+        );
     }
 
     #[test]
