@@ -10,6 +10,8 @@
 //! - `threads`: threads under the GIL: no deadlock, clean heaps, overlapping
 //!   blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
+//! - `timeline`: --timeline (SVG and terminal), --trace-events and the "waited
+//!   on" matrix, checked structurally on real runs.
 mod asyncio;
 mod cli;
 mod differential;
@@ -20,3 +22,4 @@ mod net;
 mod races;
 mod text;
 mod threads;
+mod timeline;

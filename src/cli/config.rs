@@ -28,6 +28,10 @@ pub struct RunConfig {
     pub stats: bool,
     /// `--stats-json FILE`
     pub stats_json: Option<String>,
+    /// `--timeline FILE.svg`, or `-` to draw it in the terminal
+    pub timeline: Option<String>,
+    /// `--trace-events FILE.json` (Chrome's Trace Event Format)
+    pub trace_events: Option<String>,
     /// `--seed` and `--latency`: the simulated network
     pub seed: u64,
     pub latency: f64,
@@ -48,6 +52,8 @@ impl Default for RunConfig {
             switch_interval: 0.005,
             stats: false,
             stats_json: None,
+            timeline: None,
+            trace_events: None,
             seed: 0,
             latency: 0.1,
             continue_on_corruption: false,

@@ -3,5 +3,7 @@
 //!
 //! - `config`: the settings of a run, and parsing of sizes and durations.
 //! - `run`: read, compile and run a program; report errors; audit the heap.
+//! - `outputs`: the timeline picture and trace file a run writes when it ends.
 pub mod config;
+pub mod outputs;
 pub mod run;

@@ -6,12 +6,15 @@
 //! memory corruption (see docs); `sys.exit(n)`: n.
 
 use super::config::{RunConfig, Source};
+use super::outputs::Outputs;
 use crate::bytecode::{disasm, Program};
 use crate::concurrency::threads::GilHooks;
 use crate::front::diagnostics::{render, SyntaxError, SyntaxErrorKind};
 use crate::front::{compiler, parser};
 use crate::heap::{audit, Value};
+use crate::observe::events;
 use crate::observe::stats::{process_cpu_seconds, HeapInfo, RunConfigInfo, StatsReport};
+use crate::observe::timeline::Timeline;
 use crate::vm::{Options, Runtime, Vm};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -142,6 +145,13 @@ fn run_here(config: &RunConfig) -> i32 {
             return 1;
         }
     };
+    let outputs = match Outputs::open(config) {
+        Ok(o) => o,
+        Err((msg, code)) => {
+            eprintln!("{msg}");
+            return code;
+        }
+    };
     let mut argv = vec![match &config.source {
         Source::Code(_) => "-c".to_string(),
         Source::Stdin => "-".to_string(),
@@ -168,6 +178,10 @@ fn run_here(config: &RunConfig) -> i32 {
         1 << 16,
         std::io::stdout(),
     ));
+    // The "waited on" matrix of the statistics comes from the same events.
+    if outputs.wanted() || config.stats || config.stats_json.is_some() {
+        events::start(std::time::Instant::now());
+    }
     let hooks = GilHooks::new(
         config.gil,
         std::time::Duration::from_secs_f64(config.switch_interval.max(1e-9)),
@@ -218,6 +232,22 @@ fn run_here(config: &RunConfig) -> i32 {
     vm.decref(me);
     vm.flush_out();
     vm.finish();
+    let info = RunConfigInfo {
+        gil: config.gil,
+        switch_interval_s: config.switch_interval,
+        refcount: match config.refcount {
+            crate::heap::RefcountMode::Plain => "plain".into(),
+            crate::heap::RefcountMode::Atomic => "atomic".into(),
+        },
+        seed: config.seed,
+        latency_s: config.latency,
+        program: loaded.name.clone(),
+    };
+    let timeline = events::on().then(|| {
+        let code_names = rt.program.codes.iter().map(|c| c.name.to_string());
+        Timeline::build(info.clone(), &events::collect(), code_names.collect())
+    });
+
     let want_stats = config.stats || config.stats_json.is_some();
     // One audit serves both the report and the statistics' heap figures.
     let audited = (config.audit || want_stats).then(|| audit_of(&vm));
@@ -226,17 +256,7 @@ fn run_here(config: &RunConfig) -> i32 {
         let found = audited.as_ref();
         let n = |f: fn(&audit::AuditReport) -> usize| found.map_or(0, |a| f(a) as u64);
         let report = StatsReport {
-            config: RunConfigInfo {
-                gil: config.gil,
-                switch_interval_s: config.switch_interval,
-                refcount: match config.refcount {
-                    crate::heap::RefcountMode::Plain => "plain".into(),
-                    crate::heap::RefcountMode::Atomic => "atomic".into(),
-                },
-                seed: config.seed,
-                latency_s: config.latency,
-                program: loaded.name.clone(),
-            },
+            config: info,
             wall_s: started.elapsed().as_secs_f64(),
             cpu_s: process_cpu_seconds(),
             threads: hooks.map(|h| h.collected()).unwrap_or_default(),
@@ -250,6 +270,7 @@ fn run_here(config: &RunConfig) -> i32 {
                 dangling: n(|a| a.dangling.len()),
                 use_after_free: rt.heap.corruption_count(),
             },
+            waited_on: timeline.as_ref().map(Timeline::waited_on),
         };
         if config.stats {
             eprint!("{}", report.table());
@@ -266,6 +287,12 @@ fn run_here(config: &RunConfig) -> i32 {
                 eprintln!("gilsim: cannot write stats to '{path}': {e}");
                 return if status == 0 { 2 } else { status };
             }
+        }
+    }
+    if let Some(tl) = &timeline {
+        if let Err(msg) = outputs.write(tl) {
+            eprintln!("{msg}");
+            return if status == 0 { 2 } else { status };
         }
     }
     if let (true, Some(found)) = (config.audit, &audited) {

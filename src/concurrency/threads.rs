@@ -10,6 +10,7 @@
 use super::gil::{DropRequest, Gil};
 use super::sync::Mutex;
 use crate::heap::{native_kind, NativeObject, Obj, Value};
+use crate::observe::events::{self, Kind};
 use crate::vm::breaker::{Breaker, DROP_REQUEST};
 use crate::vm::{Hooks, PyErr, PyResult, Vm};
 use std::any::Any;
@@ -24,6 +25,8 @@ pub const THREAD_STACK: usize = 2 << 20;
 impl DropRequest for Breaker {
     fn request_drop(&self) {
         self.set(DROP_REQUEST);
+        // Called by the waiting thread, so it lands on the waiter's lane.
+        events::record(Kind::DropRequest);
     }
     fn clear_drop(&self) {
         self.clear(DROP_REQUEST);
@@ -211,6 +214,11 @@ impl GilHooks {
         if out.waited {
             vm.counters.gil_wait_ns += waited.as_nanos() as u64;
         }
+        if events::on() {
+            let site = vm.site();
+            events::record_at(t0, Kind::Want, site);
+            events::record_at(t0 + waited, Kind::Acquired, site);
+        }
         CLOCK.with(|c| c.borrow_mut().held_since = Some(Instant::now()));
     }
 
@@ -327,6 +335,7 @@ impl GilHooks {
             .stack_size(THREAD_STACK)
             .spawn(move || {
                 tracing::debug!(ident, "thread started");
+                events::thread_start(ident, &name);
                 let mut tvm = Vm::new(rt, name);
                 tvm.ident = ident;
                 tvm.thread_obj = obj;
@@ -345,6 +354,7 @@ impl GilHooks {
                 if let Some(h) = hooks {
                     h.release(&mut tvm);
                 }
+                events::thread_finish(&tvm.thread_name, tvm.site());
                 tracing::debug!("thread finished");
                 h2.finish();
             });
@@ -383,6 +393,7 @@ impl GilHooks {
             if pending.is_empty() {
                 break;
             }
+            crate::observe::events::next_wait_is_sync();
             let _ = vm.blocking(|| {
                 for t in &pending {
                     t.wait(None);
@@ -391,10 +402,12 @@ impl GilHooks {
         }
         self.record(vm);
         self.release(vm);
+        events::thread_finish(&vm.thread_name, vm.site());
     }
 
     pub fn main_enter(&self, vm: &mut Vm) {
         vm.ident = self.new_ident();
+        events::thread_start(vm.ident, &vm.thread_name);
         self.take(vm);
     }
 }
@@ -438,8 +451,17 @@ impl Hooks for GilHooks {
             }
         });
         let t0 = Instant::now();
+        let site = if events::on() { vm.site() } else { (0, 0) };
+        events::record_at(t0, Kind::Drop, site);
         let (out, switched) = self.gil.drop_on_request(vm.ident, &vm.rt.breaker);
-        vm.counters.gil_wait_ns += t0.elapsed().as_nanos() as u64;
+        let waited = t0.elapsed();
+        vm.counters.gil_wait_ns += waited.as_nanos() as u64;
+        let back = if switched {
+            Kind::AcquiredAfterSwitch
+        } else {
+            Kind::Acquired
+        };
+        events::record_at(t0 + waited, back, site);
         vm.counters.gil_acquisitions += 1;
         vm.counters.drop_requests += out.requests as u64;
         if switched {
@@ -454,6 +476,14 @@ impl Hooks for GilHooks {
         self.release(vm);
         vm.counters.voluntary_releases += 1;
         let t0 = Instant::now();
+        if events::on() {
+            let why = if events::take_sync_wait() {
+                Kind::ReleaseSync
+            } else {
+                Kind::ReleaseIo
+            };
+            events::record_at(t0, why, vm.site());
+        }
         f();
         vm.counters.io_ns += t0.elapsed().as_nanos() as u64;
         self.take(vm);

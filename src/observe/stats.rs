@@ -7,6 +7,7 @@
 //! collecting them costs nothing while the program runs. The heap figures come
 //! from `heap::audit`, run once at exit.
 
+use super::waited_on::WaitedOn;
 use crate::concurrency::threads::ThreadStats;
 use std::fmt::Write;
 
@@ -44,6 +45,8 @@ pub struct StatsReport {
     pub cpu_s: f64,
     pub threads: Vec<ThreadStats>,
     pub heap: HeapInfo,
+    /// Who held the GIL while each thread waited (from the recorded events).
+    pub waited_on: Option<WaitedOn>,
 }
 
 /// User + system CPU time of this process, from /proc (0 where unavailable).
@@ -142,6 +145,9 @@ impl StatsReport {
                 s.name, s.coroutine_steps, s.tasks_created, s.loop_idle_s
             );
         }
+        if let Some(w) = &self.waited_on {
+            out.push_str(&w.table());
+        }
         let _ = writeln!(
             out,
             "{:<28} {:>13} {:>13} {:>11} {:>11} {:>12}",
@@ -216,7 +222,7 @@ impl StatsReport {
         let threads: Vec<String> = rows.iter().map(|s| thread_json(s)).collect();
         let c = &self.config;
         format!(
-            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}, \"refcount_errors\": {}, \"leaked\": {}, \"too_low\": {}, \"dangling\": {}, \"use_after_free\": {}}}\n}}\n",
+            "{{\n  \"config\": {{\"gil\": {}, \"switch_interval_s\": {}, \"refcount\": {}, \"seed\": {}, \"latency_s\": {}, \"program\": {}}},\n  \"wall_s\": {},\n  \"cpu_s\": {},\n  \"drop_requests\": {},\n  \"threads\": [\n    {}\n  ],\n  \"totals\": {},\n  \"heap\": {{\"allocated\": {}, \"freed\": {}, \"live\": {}, \"refcount_errors\": {}, \"leaked\": {}, \"too_low\": {}, \"dangling\": {}, \"use_after_free\": {}}},\n  \"waited_on\": {}\n}}\n",
             if c.gil { "\"on\"" } else { "\"off\"" },
             num(c.switch_interval_s),
             json_str(&c.refcount),
@@ -235,12 +241,15 @@ impl StatsReport {
             self.heap.leaked,
             self.heap.too_low,
             self.heap.dangling,
-            self.heap.use_after_free
+            self.heap.use_after_free,
+            self.waited_on
+                .as_ref()
+                .map_or_else(|| "null".to_string(), WaitedOn::json)
         )
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -326,6 +335,7 @@ mod tests {
             "\"lost_decrefs\": 1",
             "\"too_low\": 3",
             "\"use_after_free\": 9}",
+            "\"waited_on\": null",
         ] {
             assert!(j.contains(key), "{key} missing in {j}");
         }

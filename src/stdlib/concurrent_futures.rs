@@ -67,6 +67,7 @@ impl FutureState {
             return true;
         }
         let mut done = false;
+        crate::observe::events::next_wait_is_sync();
         let _ = vm.blocking(|| {
             let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
             let mut st = self.st.lock();
@@ -270,6 +271,7 @@ fn worker(vm: &mut Vm, ex: &Executor) {
     loop {
         let mut job = ex.st.lock().jobs.pop_front();
         if job.is_none() {
+            crate::observe::events::next_wait_is_sync();
             let _ = vm.blocking(|| {
                 let mut st = ex.st.lock();
                 st.idle += 1;
@@ -311,6 +313,7 @@ fn shutdown(vm: &mut Vm, ex: &Executor, wait: bool) {
     };
     ex.cond.notify_all();
     if wait {
+        crate::observe::events::next_wait_is_sync();
         let _ = vm.blocking(|| {
             for t in &threads {
                 t.wait(None);

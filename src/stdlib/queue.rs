@@ -111,6 +111,7 @@ fn put(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
         let fits = |st: &QState| st.maxsize == 0 || st.items.len() < st.maxsize;
         let mut room = fits(&q.st.lock());
         if !room && block {
+            crate::observe::events::next_wait_is_sync();
             let _ = vm.blocking(|| {
                 let deadline =
                     timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
@@ -149,6 +150,7 @@ fn get(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
     let got = native::<SimQueue, _>(vm, args.first().copied(), |vm, q| {
         let mut item = q.st.lock().items.pop_front();
         if item.is_none() && block {
+            crate::observe::events::next_wait_is_sync();
             let _ = vm.blocking(|| {
                 let deadline =
                     timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
@@ -242,6 +244,7 @@ pub fn defs() -> Vec<Def> {
         }),
         def("join", m, |vm, a, _| {
             native::<SimQueue, _>(vm, a.first().copied(), |vm, q| {
+                crate::observe::events::next_wait_is_sync();
                 let _ = vm.blocking(|| {
                     let mut st = q.st.lock();
                     while st.unfinished > 0 {

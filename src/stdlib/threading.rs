@@ -96,6 +96,7 @@ impl SimLock {
             return false;
         }
         let mut got = false;
+        crate::observe::events::next_wait_is_sync();
         let _ = vm.blocking(|| {
             let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
             let mut st = self.st.lock();
@@ -164,6 +165,7 @@ impl SimLock {
             return true;
         }
         let mut set = false;
+        crate::observe::events::next_wait_is_sync();
         let _ = vm.blocking(|| {
             let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.min(1e9)));
             let mut st = self.st.lock();
@@ -378,6 +380,7 @@ fn thread_join(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Val
             "cannot join current thread",
         ));
     }
+    crate::observe::events::next_wait_is_sync();
     vm.blocking(|| h.wait(t.map(Duration::from_secs_f64)))?;
     Ok(Value::None)
 }

@@ -263,6 +263,7 @@ pub(crate) fn step_task(vm: &mut Vm, tv: Value) -> PyResult<()> {
     vm.incref(coro);
     vm.incref(tv);
     let prev = with_loop(|l| std::mem::replace(&mut l.current, tv)).unwrap_or(Value::None);
+    crate::observe::events::record(crate::observe::events::Kind::TaskStep);
     let r = drive(vm, coro, throw);
     let cur = with_loop(|l| std::mem::replace(&mut l.current, prev)).unwrap_or(Value::None);
     vm.decref(cur);
