@@ -557,7 +557,8 @@ fn audit_of_forced_lost_increments() {
             .stdout
             .split_once("\"refcount_errors\"")
             .map(|(_, figures)| figures.lines().next().unwrap_or_default())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .trim_end_matches(',');
         let heap = format!("heap: {{\"refcount_errors\"{heap}");
         let audit = r
             .stderr
