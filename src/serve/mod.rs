@@ -21,8 +21,7 @@
 pub mod child;
 pub mod programs;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -131,21 +130,27 @@ async fn serve_async(exe: PathBuf, config: ServeConfig) -> i32 {
         SocketAddr::V6(a) => format!("http://[{}]:{}/", a.ip(), a.port()),
         SocketAddr::V4(a) => format!("http://{a}/"),
     };
-    // Tests read this line to learn the port chosen for --port 0.
-    println!("gilsim serve: listening on {url}");
+    // Tests read the first line to learn the port chosen for --port 0.
+    // Written with errors ignored: a closed stdout (a test that stopped
+    // reading, `gilsim serve | head -1`) must not stop the server.
     let l = &config.limits;
-    println!(
-        "limits: {} s per run, heap {} MiB, output {} KiB, threads {}, {} runs at once",
+    let banner = format!(
+        "gilsim serve: listening on {url}\n\
+         limits: {} s per run, heap {} MiB, output {} KiB, threads {}, {} runs at once\n",
         l.wall.as_secs_f64(),
         l.heap >> 20,
         l.output >> 10,
         config.max_threads,
         config.max_runs
     );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     if config.open {
         open_browser(&url);
     }
-    let max_body = config.max_body;
     let state = Arc::new(AppState {
         exe,
         runs: Semaphore::new(config.max_runs),
@@ -158,7 +163,8 @@ async fn serve_async(exe: PathBuf, config: ServeConfig) -> i32 {
         .route("/api/programs", get(list_programs))
         .route("/api/run", post(run))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body))
+        // The body is read by `read_body`, which enforces `max_body` itself.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state);
     match axum::serve(listener, app).await {
         Ok(()) => 0,
@@ -319,20 +325,55 @@ fn check(req: RunRequest, config: &ServeConfig) -> Result<RunSpec, String> {
     })
 }
 
-async fn run(State(state): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        // The usual cause is a body past DefaultBodyLimit (413).
-        Err(rejection) => {
-            return error(
-                rejection.status(),
-                format!(
-                    "{} (the largest request is {} KiB)",
-                    rejection.body_text(),
-                    state.config.max_body >> 10
-                ),
+/// Past `max_body`, the rest of a body is still read and thrown away, up to
+/// this many bytes, before the 413 is sent. A client like a browser or ureq
+/// writes its whole body before it reads the answer; a server that closes the
+/// connection early makes it see "connection reset" instead of the reason.
+/// Past this, the connection is dropped: a clear answer is not owed to a
+/// client sending that much.
+const DRAIN_CAP: usize = 64 << 20;
+
+/// The request body, or the error answer when it is too large or broken.
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, Response> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is too large (the largest request is {} KiB)",
+                limit >> 10
+            ),
+        )
+    };
+    let mut body = body;
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {e}"),
             )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            total = total.saturating_add(data.len());
+            if total <= limit {
+                kept.extend_from_slice(&data);
+            } else if total > DRAIN_CAP {
+                return Err(too_large());
+            }
         }
+    }
+    if total > limit {
+        return Err(too_large());
+    }
+    Ok(kept)
+}
+
+async fn run(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    let body = match read_body(body, state.config.max_body).await {
+        Ok(b) => b,
+        Err(answer) => return answer,
     };
     let req: RunRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
