@@ -405,3 +405,70 @@ fn hostile_fifty_concurrent_requests_are_run_or_told_busy() {
     assert!(ran >= 1 && busy >= 1, "ran {ran}, busy {busy}");
     s.still_serving();
 }
+
+/// Percent-encodes everything but unreserved characters, as JavaScript's
+/// decodeURIComponent expects.
+fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The page in a real headless browser: a Share link with `"run": "both"`
+/// opens the CPU-bound example, runs it with the lock on and off, and the
+/// rendered page must show both times and one timeline lane per thread.
+#[test]
+fn browser_runs_the_cpu_bound_example_both_ways() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        eprintln!("skipped: no chromium at /usr/bin/chromium");
+        return;
+    };
+    let s = server(&[]);
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/programs/cpu_bound.toy"
+    ))
+    .expect("programs/cpu_bound.toy");
+    let state = serde_json::json!({ "source": source, "threads": 2, "run": "both" });
+    let url = format!("{}/#{}", s.base, encode_component(&state.to_string()));
+    let profile = std::env::temp_dir().join(format!("gilsim-chromium-{}", std::process::id()));
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=60000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium starts");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let time_of = |label: &str| -> f64 {
+        let at = dom
+            .find(&format!("{label}: "))
+            .unwrap_or_else(|| panic!("no '{label}' result in the page: {:.2000}", dom));
+        let rest = &dom[at + label.len() + 2..];
+        rest.split(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .expect("a time in seconds")
+    };
+    let (on, off) = (time_of("lock on"), time_of("lock off"));
+    assert!(on > 0.0 && off > 0.0, "on {on}, off {off}");
+    // Each timeline sits in an iframe's srcdoc, HTML-escaped: MainThread and
+    // the two workers make three lanes in each of the two pictures.
+    let lanes = dom.matches("class=&quot;lane&quot;").count();
+    assert_eq!(lanes, 6, "lanes in the two timelines");
+}

@@ -103,6 +103,10 @@ function loadFromFragment() {
     if (typeof state.source === "string") $("source").value = state.source;
     for (const k of SETTINGS) if (state[k] !== undefined) $(k).value = state[k];
     $("program").value = "";
+    // "run": "once" | "both" starts the run when the page opens: a link
+    // that shows a result at once (and how the headless-browser test runs it).
+    if (state.run === "both") setTimeout(runBoth, 0);
+    else if (state.run === "once") setTimeout(runOnce, 0);
     return true;
   } catch (e) {
     $("status").textContent = "the link's program could not be read";
