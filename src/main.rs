@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use gilsim::cli::config::{parse_duration, parse_size, RunConfig, Source};
 use gilsim::cli::run;
 use gilsim::heap::RefcountMode;
+use gilsim::serve;
 use std::process::ExitCode;
 
 const EXAMPLES: &str = "\
@@ -12,7 +13,8 @@ Examples:
   gilsim run programs/fib.toy
   gilsim run -c 'print(sum(range(10)))'
   gilsim run --audit programs/lists.toy
-  gilsim disasm programs/counter.toy";
+  gilsim disasm programs/counter.toy
+  gilsim serve --open";
 
 /// See Python's Global Interpreter Lock: run Python-shaped programs on a
 /// refcounting bytecode VM.
@@ -101,6 +103,36 @@ Examples:
         /// come before or after the file; put `--` before program arguments that
         /// start with `-`.
         args: Vec<String>,
+    },
+    /// Serve a web page for trying programs in a browser: pick or write one,
+    /// flip the lock, run it, and see its output, statistics and timeline.
+    #[command(after_help = "\
+Examples:
+  gilsim serve                       # http://127.0.0.1:8000/
+  gilsim serve --port 9000 --open    # and open it in the default browser
+  gilsim serve --host 0.0.0.0        # for a classroom network (read the warning)")]
+    Serve {
+        /// Port to listen on (0: any free port; the address is printed).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Address to listen on. The default serves this machine only.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Open the page in the default browser.
+        #[arg(long)]
+        open: bool,
+        /// Wall-time limit of each run; the child is killed past it.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        time_limit: f64,
+        /// Heap limit of each run (its --max-heap).
+        #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+        max_heap: u64,
+        /// Bytes of stdout and of stderr kept per run; past it the run is stopped.
+        #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
+        max_output: u64,
+        /// Runs at once; more get "busy, try again" (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        max_runs: Option<usize>,
     },
     /// Print a program's bytecode, like Python's dis (`*` marks where a thread switch can happen).
     #[command(after_help = "\
@@ -198,6 +230,30 @@ fn main() -> ExitCode {
                     2
                 }
             }
+        }
+        Command::Serve {
+            port,
+            host,
+            open,
+            time_limit,
+            max_heap,
+            max_output,
+            max_runs,
+        } => {
+            let mut config = serve::ServeConfig {
+                host,
+                port,
+                open,
+                ..Default::default()
+            };
+            config.limits.wall =
+                std::time::Duration::from_secs_f64(time_limit.clamp(0.001, 86400.0));
+            config.limits.heap = max_heap;
+            config.limits.output = usize::try_from(max_output).unwrap_or(usize::MAX);
+            if let Some(n) = max_runs {
+                config.max_runs = n.max(1);
+            }
+            serve::serve(config)
         }
         Command::Disasm { code, file } => match source_of(code, file) {
             Ok(source) => match run::disassemble(&source) {

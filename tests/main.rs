@@ -7,6 +7,8 @@
 //! - `gil_model`: the GIL protocol under loom: mutual exclusion, no lost wake-up.
 //! - `races`: without the GIL: lost reference-count updates, use after free and
 //!   its crash report, lost appends and increments; with it, or a Lock: exact.
+//! - `serve`: `gilsim serve` on an ephemeral port: the page, the examples, and
+//!   the API against hostile requests.
 //! - `threads`: threads under the GIL: no deadlock, clean heaps, overlapping
 //!   blocking calls, statistics.
 //! - `text`: number formatting and str algorithms against CPython's own results.
@@ -20,6 +22,7 @@ mod fuzz;
 mod gil_model;
 mod net;
 mod races;
+mod serve;
 mod text;
 mod threads;
 mod timeline;
