@@ -4,6 +4,8 @@
 //! - `config`: the settings of a run, and parsing of sizes and durations.
 //! - `run`: read, compile and run a program; report errors; audit the heap.
 //! - `outputs`: the timeline picture and trace file a run writes when it ends.
+//! - `compare`: many runs under many configurations, as one table.
+pub mod compare;
 pub mod config;
 pub mod outputs;
 pub mod run;
