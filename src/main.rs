@@ -14,8 +14,7 @@ Examples:
   gilsim run -c 'print(sum(range(10)))'
   gilsim run --audit programs/lists.toy
   gilsim disasm programs/counter.toy
-  gilsim compare programs/cpu_bound.toy --gil on,off --threads 1,2 --runs 3
-  gilsim tour";
+  gilsim compare programs/cpu_bound.toy --gil on,off --threads 1,2 --runs 3";
 
 /// See Python's Global Interpreter Lock: run Python-shaped programs on a
 /// refcounting bytecode VM.

@@ -1,6 +1,8 @@
 //! gilsim's integration tests: one binary, one module per area (as ripgrep's).
 //!
 //! - `asyncio`: the event loop with threads and the GIL, its statistics, no hang.
+//! - `compare`: `gilsim compare` on a fake runner (snapshots of every format)
+//!   and once for real.
 //! - `differential`: every program in tests/programs/ against its recorded output
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
@@ -14,6 +16,7 @@
 //!   on" matrix, checked structurally on real runs.
 mod asyncio;
 mod cli;
+mod compare;
 mod differential;
 mod front;
 mod fuzz;

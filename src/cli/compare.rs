@@ -799,6 +799,7 @@ fn render_table(report: &Report) -> String {
     for r in &rows {
         let _ = writeln!(out, "{}", line(r));
     }
+    out.push('\n');
     for l in legend(report) {
         let _ = writeln!(out, "{l}");
     }
