@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use gilsim::cli::compare::{self, List};
 use gilsim::cli::config::{parse_duration, parse_size, RunConfig, Source};
 use gilsim::cli::run;
+use gilsim::cli::tour;
 use gilsim::heap::RefcountMode;
 use std::process::ExitCode;
 
@@ -14,7 +15,8 @@ Examples:
   gilsim run -c 'print(sum(range(10)))'
   gilsim run --audit programs/lists.toy
   gilsim disasm programs/counter.toy
-  gilsim compare programs/cpu_bound.toy --gil on,off --threads 1,2 --runs 3";
+  gilsim compare programs/cpu_bound.toy --gil on,off --threads 1,2 --runs 3
+  gilsim tour";
 
 /// See Python's Global Interpreter Lock: run Python-shaped programs on a
 /// refcounting bytecode VM.
@@ -157,6 +159,27 @@ Examples:
         #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "csv", "json"])]
         format: String,
     },
+    /// A guided tour of the GIL in six steps, each measured now, with the
+    /// command that reproduces it (about half a minute; needs no files).
+    #[command(after_help = "\
+Steps: (1) reference counts racing without the GIL, caught; (2) the same program
+under the GIL, clean; (3) `counter += 1` losing updates, and a Lock fixing it;
+(4) CPU-bound threads with and without the GIL; (5) I/O-bound: sync, threads,
+coroutines; (6) the switch interval's cost. The programs are built in; they are
+written to $TMPDIR/gilsim-tour so that the printed commands can be run again.
+
+Examples:
+  gilsim tour
+  gilsim tour --timeline /tmp/tour-svg      # also an SVG timeline of every run
+  gilsim tour --save tour-programs          # only write the programs, with their headers")]
+    Tour {
+        /// Also write each run's timeline as an SVG into DIR (created if needed).
+        #[arg(long, value_name = "DIR")]
+        timeline: Option<String>,
+        /// Write the tour's programs into DIR and stop, without running the tour.
+        #[arg(long, value_name = "DIR", conflicts_with = "timeline")]
+        save: Option<String>,
+    },
 }
 
 fn source_of(code: Option<String>, file: Option<String>) -> Result<Source, String> {
@@ -281,6 +304,7 @@ fn main() -> ExitCode {
             // clap admits only the four names FromStr knows
             format: format.parse().unwrap_or(compare::Format::Table),
         }),
+        Command::Tour { timeline, save } => tour::main(tour::TourArgs { timeline, save }),
     };
     ExitCode::from(status.clamp(0, 255) as u8)
 }
