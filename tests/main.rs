@@ -14,6 +14,8 @@
 //! - `text`: number formatting and str algorithms against CPython's own results.
 //! - `timeline`: --timeline (SVG and terminal), --trace-events and the "waited
 //!   on" matrix, checked structurally on real runs.
+//! - `tour`: `gilsim tour` run for real, its numbers checked against what it
+//!   concludes; its programs against CPython.
 mod asyncio;
 mod cli;
 mod compare;
@@ -26,3 +28,4 @@ mod races;
 mod text;
 mod threads;
 mod timeline;
+mod tour;
