@@ -54,6 +54,11 @@ impl Row {
     /// held it or waited for it, over all runs; None without a GIL (nothing to
     /// hold) and for python3 (no statistics).
     pub fn wait_share(&self) -> Option<f64> {
+        // Without a GIL the recorder still times the main thread's bookkeeping
+        // as "held", which would print a meaningless 0%.
+        if matches!(self.job.engine, Engine::Gilsim { gil: false, .. }) {
+            return None;
+        }
         let (hold, wait) = self
             .stats()
             .fold((0.0, 0.0), |(h, w), s| (h + s.gil_hold_s, w + s.gil_wait_s));

@@ -63,7 +63,7 @@ fn legend(report: &Report) -> Vec<String> {
             report.runs,
             if report.runs == 1 { "" } else { "s" }
         ),
-        "forced: GIL switches forced by a waiting thread's drop request (median per run); wait share: time threads waited for the GIL / (time held + time waited)".into(),
+        "forced: GIL switches forced by a waiting thread's drop request (median per run); wait share: time threads waited for the GIL / (time held + time waited); - if nothing was timed (no GIL, or one thread that never handed it over)".into(),
         "corrupt: runs stopped by simulated memory corruption (exit 3); outputs are compared with decimal numbers (times) masked".into(),
     ]
 }
