@@ -2,8 +2,10 @@
 //! The `gilsim` command: clap parsing and the exit status, nothing else.
 
 use clap::{Parser, Subcommand};
+use gilsim::cli::compare::{self, List};
 use gilsim::cli::config::{parse_duration, parse_size, RunConfig, Source};
 use gilsim::cli::run;
+use gilsim::cli::tour;
 use gilsim::heap::RefcountMode;
 use gilsim::serve;
 use std::process::ExitCode;
@@ -14,7 +16,9 @@ Examples:
   gilsim run -c 'print(sum(range(10)))'
   gilsim run --audit programs/lists.toy
   gilsim disasm programs/counter.toy
-  gilsim serve --open";
+  gilsim serve --open
+  gilsim compare programs/cpu_bound.toy --gil on,off --threads 1,2 --runs 3
+  gilsim tour";
 
 /// See Python's Global Interpreter Lock: run Python-shaped programs on a
 /// refcounting bytecode VM.
@@ -146,6 +150,68 @@ Examples:
         /// The program file (`-` for standard input).
         file: Option<String>,
     },
+    /// Run programs under several configurations, several times each, and print
+    /// a table of times, forced switches, GIL waits and what went wrong.
+    #[command(after_help = "\
+Every combination of the lists runs --runs times, each run a separate process
+(`gilsim run ... --stats-json`), interleaved so that the machine's load spreads
+over all rows. With --threads, the program gets the thread count as sys.argv[1].
+
+Examples:
+  gilsim compare programs/crawler_sync.toy programs/crawler_threads.toy programs/crawler_async.toy --runs 5
+  gilsim compare programs/cpu_bound.toy --gil on,off --refcount atomic --threads 1,2,4 --runs 3
+  gilsim compare programs/cpu_bound.toy --threads 2 --switch-interval 5ms,1ms,100us
+  gilsim compare programs/counter_race.toy --gil on,off --refcount atomic --python --format markdown")]
+    Compare {
+        /// The program files to compare.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+        /// GIL settings to compare, separated by commas.
+        #[arg(long, value_name = "on,off", default_value = "on", value_parser = compare::parse_gil_list)]
+        gil: List<bool>,
+        /// Switch intervals to compare (e.g. 5ms,1ms,100us).
+        #[arg(long, value_name = "DURATIONS", default_value = "5ms", value_parser = compare::parse_interval_list)]
+        switch_interval: List<f64>,
+        /// Reference-count modes to compare.
+        #[arg(long, value_name = "plain,atomic", default_value = "plain", value_parser = compare::parse_refcount_list)]
+        refcount: List<RefcountMode>,
+        /// Thread counts to compare, each passed to the program as sys.argv[1].
+        #[arg(long, value_name = "N,...", value_parser = compare::parse_threads_list)]
+        threads: Option<List<u32>>,
+        /// How many times to run each configuration (the table shows the median,
+        /// min and max).
+        #[arg(long, value_name = "K", default_value = "3", value_parser = compare::parse_runs)]
+        runs: u32,
+        /// Also run each file under python3, with gilsim's shims/ (requests,
+        /// aiohttp) on PYTHONPATH (found above the gilsim executable, or set
+        /// GILSIM_SHIMS=DIR).
+        #[arg(long)]
+        python: bool,
+        /// How to print the table.
+        #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "markdown", "csv", "json"])]
+        format: String,
+    },
+    /// A guided tour of the GIL in six steps, each measured now, with the
+    /// command that reproduces it (about half a minute; needs no files).
+    #[command(after_help = "\
+Steps: (1) reference counts racing without the GIL, caught; (2) the same program
+under the GIL, clean; (3) `counter += 1` losing updates, and a Lock fixing it;
+(4) CPU-bound threads with and without the GIL; (5) I/O-bound: sync, threads,
+coroutines; (6) the switch interval's cost. The programs are built in; they are
+written to $TMPDIR/gilsim-tour so that the printed commands can be run again.
+
+Examples:
+  gilsim tour
+  gilsim tour --timeline /tmp/tour-svg      # also an SVG timeline of every run
+  gilsim tour --save tour-programs          # only write the programs, with their headers")]
+    Tour {
+        /// Also write each run's timeline as an SVG into DIR (created if needed).
+        #[arg(long, value_name = "DIR")]
+        timeline: Option<String>,
+        /// Write the tour's programs into DIR and stop, without running the tour.
+        #[arg(long, value_name = "DIR", conflicts_with = "timeline")]
+        save: Option<String>,
+    },
 }
 
 fn source_of(code: Option<String>, file: Option<String>) -> Result<Source, String> {
@@ -274,6 +340,27 @@ fn main() -> ExitCode {
                 2
             }
         },
+        Command::Compare {
+            files,
+            gil,
+            switch_interval,
+            refcount,
+            threads,
+            runs,
+            python,
+            format,
+        } => compare::main(compare::CompareArgs {
+            files,
+            gil: gil.0,
+            switch_interval: switch_interval.0,
+            refcount: refcount.0,
+            threads: threads.map(|t| t.0),
+            runs,
+            python,
+            // clap admits only the four names FromStr knows
+            format: format.parse().unwrap_or(compare::Format::Table),
+        }),
+        Command::Tour { timeline, save } => tour::main(tour::TourArgs { timeline, save }),
     };
     ExitCode::from(status.clamp(0, 255) as u8)
 }

@@ -1,6 +1,8 @@
 //! gilsim's integration tests: one binary, one module per area (as ripgrep's).
 //!
 //! - `asyncio`: the event loop with threads and the GIL, its statistics, no hang.
+//! - `compare`: `gilsim compare` on a fake runner (snapshots of every format)
+//!   and once for real.
 //! - `differential`: every program in tests/programs/ against its recorded output
 //!   and against CPython.
 //! - `front`: the parser on real programs and on hostile input.
@@ -14,8 +16,11 @@
 //! - `text`: number formatting and str algorithms against CPython's own results.
 //! - `timeline`: --timeline (SVG and terminal), --trace-events and the "waited
 //!   on" matrix, checked structurally on real runs.
+//! - `tour`: `gilsim tour` run for real, its numbers checked against what it
+//!   concludes; its programs against CPython.
 mod asyncio;
 mod cli;
+mod compare;
 mod differential;
 mod front;
 mod fuzz;
@@ -26,3 +31,4 @@ mod serve;
 mod text;
 mod threads;
 mod timeline;
+mod tour;
