@@ -105,6 +105,24 @@ fn prim_of(vm: &mut Vm, v: Value) -> PyResult<Arc<Prim>> {
     super::downcast_arc::<Prim>(n).ok_or_else(|| PyErr::type_error("not an asyncio primitive"))
 }
 
+/// `prim_of` for an owned reference, released if it is not a primitive.
+fn owned_prim(vm: &mut Vm, v: Value) -> PyResult<Arc<Prim>> {
+    let r = prim_of(vm, v);
+    if r.is_err() {
+        vm.decref(v);
+    }
+    r
+}
+
+/// `queue_of` for an owned reference, released if it is not a queue.
+fn owned_queue(vm: &mut Vm, v: Value) -> PyResult<Arc<AQueue>> {
+    let r = queue_of(vm, v);
+    if r.is_err() {
+        vm.decref(v);
+    }
+    r
+}
+
 fn queue_of(vm: &mut Vm, v: Value) -> PyResult<Arc<AQueue>> {
     let n = super::native_arc(vm, v)?;
     super::downcast_arc::<AQueue>(n).ok_or_else(|| PyErr::type_error("not an asyncio.Queue"))
@@ -168,13 +186,7 @@ fn enqueue_waiter(vm: &mut Vm, list: impl FnOnce(Value)) -> PyResult<Value> {
 pub fn start(vm: &mut Vm, op: Op) -> PyResult<Step> {
     match op {
         Op::LockAcquire(lv) | Op::SemAcquire(lv) => {
-            let p = match prim_of(vm, lv) {
-                Ok(p) => p,
-                Err(e) => {
-                    vm.decref(lv);
-                    return Err(e);
-                }
-            };
+            let p = owned_prim(vm, lv)?;
             let is_lock = p.kind == nk::ASYNC_LOCK;
             let free = {
                 let st = p.st.lock();
@@ -207,13 +219,7 @@ pub fn start(vm: &mut Vm, op: Op) -> PyResult<Step> {
             Ok(Step::Wait(fut, then))
         }
         Op::EventWait(ev) => {
-            let p = match prim_of(vm, ev) {
-                Ok(p) => p,
-                Err(e) => {
-                    vm.decref(ev);
-                    return Err(e);
-                }
-            };
+            let p = owned_prim(vm, ev)?;
             if p.st.lock().n != 0 {
                 vm.decref(ev);
                 return Ok(Step::Return(Value::Bool(true)));
@@ -224,13 +230,7 @@ pub fn start(vm: &mut Vm, op: Op) -> PyResult<Step> {
         Op::QueueGet(qv) => queue_get(vm, qv),
         Op::QueuePut(qv, item) => queue_put(vm, qv, item),
         Op::QueueJoin(qv) => {
-            let q = match queue_of(vm, qv) {
-                Ok(q) => q,
-                Err(e) => {
-                    vm.decref(qv);
-                    return Err(e);
-                }
-            };
+            let q = owned_queue(vm, qv)?;
             if q.st.lock().unfinished == 0 {
                 vm.decref(qv);
                 return Ok(Step::Return(Value::None));
@@ -246,13 +246,7 @@ pub fn start(vm: &mut Vm, op: Op) -> PyResult<Step> {
 }
 
 fn queue_get(vm: &mut Vm, qv: Value) -> PyResult<Step> {
-    let q = match queue_of(vm, qv) {
-        Ok(q) => q,
-        Err(e) => {
-            vm.decref(qv);
-            return Err(e);
-        }
-    };
+    let q = owned_queue(vm, qv)?;
     if q.st.lock().items.is_empty() {
         let fut = enqueue_waiter(vm, |f| q.st.lock().getters.push_back(f))?;
         return Ok(Step::Wait(fut, Then::QueueGet(qv)));
@@ -320,14 +314,7 @@ pub fn resume(vm: &mut Vm, fut: Value, then: Then) -> PyResult<Step> {
     let was_cancelled = fut_of(vm, fut).is_some_and(|f| f.state() == FState::Cancelled);
     match then {
         Then::Lock(lv) | Then::Sem(lv) => {
-            let p = prim_of(vm, lv);
-            let p = match p {
-                Ok(p) => p,
-                Err(e) => {
-                    vm.decref(lv);
-                    return Err(e);
-                }
-            };
+            let p = owned_prim(vm, lv)?;
             let is_lock = p.kind == nk::ASYNC_LOCK;
             if remove_waiter(&mut p.st.lock().waiters, fut) {
                 vm.decref(fut);
