@@ -314,7 +314,7 @@ impl Tour {
                 best = Some(m);
             }
         }
-        // TIMED_RUNS > 0, so `best` is set; the fallback only keeps this total
+        // TIMED_RUNS > 0, so `best` is set; the fallback spares an unwrap
         best.unwrap_or_else(|| Measured {
             status: None,
             seconds: 0.0,

@@ -16,6 +16,8 @@ pub struct ProcessRunner {
     scratch: PathBuf,
     /// PYTHONPATH entry for the shims, if found.
     shims: Option<PathBuf>,
+    /// The interpreter for python3 rows (see `find_python`).
+    python: PathBuf,
     next: u64,
 }
 
@@ -33,8 +35,15 @@ impl ProcessRunner {
             exe,
             scratch,
             shims,
+            python: PathBuf::from("python3"),
             next: 0,
         })
+    }
+
+    /// Run python3 rows with this interpreter instead of `python3` on PATH.
+    pub fn with_python(mut self, python: PathBuf) -> ProcessRunner {
+        self.python = python;
+        self
     }
 }
 
@@ -77,7 +86,7 @@ impl Runner for ProcessRunner {
                 c
             }
             Engine::Python => {
-                let mut c = Command::new("python3");
+                let mut c = Command::new(&self.python);
                 c.arg("--").arg(&job.file);
                 if let Some(shims) = &self.shims {
                     let mut path = std::ffi::OsString::from(shims.as_os_str());
@@ -158,23 +167,36 @@ pub fn find_shims(exe: &Path) -> Result<PathBuf, String> {
         })
 }
 
-/// The version python3 reports, or why it cannot be run.
-fn python_version() -> Result<String, String> {
+/// The interpreter `python3` on PATH stands for, and its version; or why it
+/// cannot be run. Resolved once because launchers such as pyenv's `python3`
+/// are shell scripts that cost a quarter of a second per start on this
+/// project's machine, which would be charged to every python3 row.
+fn find_python() -> Result<(PathBuf, String), String> {
     let out = Command::new("python3")
-        .arg("--version")
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print(sys.version.split()[0])",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run python3: {e}"))?;
     if !out.status.success() {
-        return Err("python3 --version failed".into());
+        return Err(format!(
+            "python3 failed to report its version: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    // Python 2 printed its version on stderr; 3 prints it on stdout.
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Ok(if text.is_empty() {
-        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines().map(str::trim);
+    let exe = lines.next().unwrap_or("");
+    let version = lines.next().unwrap_or("?").to_string();
+    // sys.executable is empty when Python cannot tell; then keep the launcher
+    let exe = if exe.is_empty() || !Path::new(exe).is_file() {
+        PathBuf::from("python3")
     } else {
-        text
-    })
+        PathBuf::from(exe)
+    };
+    Ok((exe, version))
 }
 
 /// Check what can be checked before the first run: every file exists and is a
@@ -214,9 +236,16 @@ pub fn main(args: CompareArgs) -> i32 {
     };
     let mut extra = Vec::new();
     let mut shims = None;
+    let mut python = None;
     if args.python {
-        match python_version() {
-            Ok(v) => extra.push(format!("python3 rows: {v}")),
+        match find_python() {
+            Ok((exe, version)) => {
+                extra.push(format!(
+                    "python3 rows: Python {version} ({})",
+                    exe.display()
+                ));
+                python = Some(exe);
+            }
             Err(e) => {
                 eprintln!("gilsim compare: --python: {e}");
                 return 2;
@@ -236,7 +265,10 @@ pub fn main(args: CompareArgs) -> i32 {
         }
     }
     let mut runner = match ProcessRunner::new(exe, shims) {
-        Ok(r) => r,
+        Ok(r) => match python {
+            Some(p) => r.with_python(p),
+            None => r,
+        },
         Err(msg) => {
             eprintln!("{msg}");
             return 2;
