@@ -154,8 +154,10 @@ fn refcount_race_without_the_gil_corrupts_within_twenty_runs() {
     if one_core("refcount_race_without_the_gil_corrupts_within_twenty_runs") {
         return;
     }
+    // 200000 rounds per thread (ten times the default): the threads overlap
+    // long enough even when other work keeps one core busy for a while
     for _ in 0..20 {
-        let r = run(&["run", "--gil", "off", REFCOUNT_RACE]);
+        let r = run(&["run", "--gil", "off", REFCOUNT_RACE, "200000"]);
         if r.code == Some(3) {
             for part in [
                 "object:",
@@ -305,8 +307,9 @@ fn counter_race_loses_updates_without_the_gil() {
     if one_core("counter_race_loses_updates_without_the_gil") {
         return;
     }
+    // (4 threads, 200000 rounds each: long enough to overlap on a busy machine)
     for _ in 0..20 {
-        let r = run(&["run", "--gil", "off", COUNTER_RACE]);
+        let r = run(&["run", "--gil", "off", COUNTER_RACE, "4", "200000"]);
         if r.code != Some(0) {
             continue;
         }
@@ -364,7 +367,16 @@ fn list_appends_are_lost_without_the_gil_and_counted_exactly() {
     }
     let mut lost_some = false;
     for _ in 0..20 {
-        let r = run(&["run", "--gil", "off", "--stats-json", "-", LIST_APPEND_RACE]);
+        let r = run(&[
+            "run",
+            "--gil",
+            "off",
+            "--stats-json",
+            "-",
+            LIST_APPEND_RACE,
+            "4",
+            "200000",
+        ]);
         if r.code != Some(0) {
             continue;
         }
