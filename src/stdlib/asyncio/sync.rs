@@ -175,6 +175,21 @@ fn remove_waiter(waiters: &mut VecDeque<Value>, fut: Value) -> bool {
     }
 }
 
+/// Take the lock, or one of the semaphore's permits, if there is one free.
+fn try_take(p: &Prim) -> bool {
+    let mut st = p.st.lock();
+    if p.kind == nk::ASYNC_LOCK {
+        if st.n == 0 {
+            st.n = 1;
+            return true;
+        }
+    } else if st.n > 0 {
+        st.n -= 1;
+        return true;
+    }
+    false
+}
+
 /// A new future appended to `list` (one reference there, one returned).
 fn enqueue_waiter(vm: &mut Vm, list: impl FnOnce(Value)) -> PyResult<Value> {
     let fut = new_future(vm)?;
@@ -188,24 +203,14 @@ pub fn start(vm: &mut Vm, op: Op) -> PyResult<Step> {
         Op::LockAcquire(lv) | Op::SemAcquire(lv) => {
             let p = owned_prim(vm, lv)?;
             let is_lock = p.kind == nk::ASYNC_LOCK;
-            let free = {
-                let st = p.st.lock();
-                let waiting = st.waiters.iter().copied().collect::<Vec<_>>();
-                drop(st);
-                let all_done = waiting
-                    .iter()
-                    .all(|&w| fut_of(vm, w).is_none_or(|f| f.done()));
-                let mut st = p.st.lock();
-                if is_lock && st.n == 0 && all_done {
-                    st.n = 1;
-                    true
-                } else if !is_lock && st.n > 0 && all_done {
-                    st.n -= 1;
-                    true
-                } else {
-                    false
-                }
-            };
+            // As CPython's locks.py: a newcomer may take it only if no waiter
+            // is still in line. A woken waiter (done, not cancelled) is in line
+            // until it runs, so nobody can slip in between its wake-up and it.
+            let waiting = p.st.lock().waiters.iter().copied().collect::<Vec<_>>();
+            let in_line = waiting
+                .iter()
+                .any(|&w| fut_of(vm, w).is_some_and(|f| f.state() != FState::Cancelled));
+            let free = !in_line && try_take(&p);
             if free {
                 vm.decref(lv);
                 return Ok(Step::Return(Value::Bool(true)));
@@ -324,25 +329,19 @@ pub fn resume(vm: &mut Vm, fut: Value, then: Then) -> PyResult<Step> {
                 vm.decref(lv);
                 return Err(PyErr::new(ExcKind::CancelledError, ""));
             }
-            let got = {
-                let mut st = p.st.lock();
-                if is_lock {
-                    st.n = 1;
-                    true
-                } else if st.n > 0 {
-                    st.n -= 1;
-                    true
-                } else {
-                    false
-                }
-            };
+            let got = try_take(&p);
             if got {
                 vm.decref(lv);
                 return Ok(Step::Return(Value::Bool(true)));
             }
-            // A semaphore whose permit went to someone else: wait again.
+            // Its turn was taken after all (a permit went elsewhere): wait again.
             let fut = enqueue_waiter(vm, |f| p.st.lock().waiters.push_back(f))?;
-            Ok(Step::Wait(fut, Then::Sem(lv)))
+            let then = if is_lock {
+                Then::Lock(lv)
+            } else {
+                Then::Sem(lv)
+            };
+            Ok(Step::Wait(fut, then))
         }
         Then::Event(ev) => {
             if let Ok(p) = prim_of(vm, ev) {
