@@ -22,6 +22,7 @@ pub struct ObjRef {
 }
 
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(u64)]
 pub enum Value {
     #[default]
     None,
