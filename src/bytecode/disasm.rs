@@ -43,7 +43,9 @@ fn jump_target(i: &Instr) -> Option<u32> {
         | ForIterStore(t, _)
         | SetupExcept(t)
         | JumpIfNotExcMatch(t)
-        | CompareJump(_, t) => Some(t),
+        | CompareJump(_, t)
+        | CompareFastConstJump(_, _, _, t)
+        | CompareFastFastJump(_, _, _, t) => Some(t),
         _ => None,
     }
 }
@@ -78,6 +80,22 @@ fn name_and_arg(i: &Instr) -> (String, String) {
         }
         Instr::ForIterStore(t, s) => return ("ForIterStore".into(), format!("{t},{s}")),
         Instr::CompareJump(_, t) => return ("CompareJump".into(), t.to_string()),
+        Instr::CompareFastConstJump(_, a, b, t) => {
+            return ("CompareFastConstJump".into(), format!("{a},{b},{t}"))
+        }
+        Instr::CompareFastFastJump(_, a, b, t) => {
+            return ("CompareFastFastJump".into(), format!("{a},{b},{t}"))
+        }
+        Instr::BinaryFastFast(_, a, b) => return ("BinaryFastFast".into(), format!("{a},{b}")),
+        Instr::BinaryConst(_, c) => return ("BinaryConst".into(), c.to_string()),
+        Instr::LoadAttrFast(a, _) => return ("LoadAttrFast".into(), a.to_string()),
+        Instr::AugStoreAttrFast(_, a, _) => return ("AugStoreAttrFast".into(), a.to_string()),
+        Instr::AugStoreSubscrFastConst(_, a, c) => {
+            return ("AugStoreSubscrFastConst".into(), format!("{a},{c}"))
+        }
+        Instr::AugStoreSubscrFastFast(_, a, b) => {
+            return ("AugStoreSubscrFastFast".into(), format!("{a},{b}"))
+        }
         _ => {}
     }
     let dbg = format!("{i:?}");
@@ -121,7 +139,7 @@ pub fn disassemble(program: &Program) -> String {
             let meaning = describe(program, ci, ins);
             let _ = writeln!(
                 out,
-                "{line_col} {brk}{mark} {ip:>4} {name:<20} {raw:<6}{}",
+                "{line_col} {brk}{mark} {ip:>4} {name:<23} {raw:<6}{}",
                 if meaning.is_empty() {
                     String::new()
                 } else {
@@ -135,6 +153,12 @@ pub fn disassemble(program: &Program) -> String {
 
 fn describe(program: &Program, ci: usize, i: &Instr) -> String {
     let code = &program.codes[ci];
+    let konst = |c: u32| {
+        code.consts
+            .get(c as usize)
+            .map(const_repr)
+            .unwrap_or_default()
+    };
     use Instr::*;
     match *i {
         LoadConst(n) => code
@@ -199,6 +223,44 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
         BinaryInplace(op) => format!("{}=", op.symbol()),
         Compare(op) => op.symbol().to_string(),
         CompareJump(op, t) => format!("{}, else to {t}", op.symbol()),
+        CompareFastConstJump(op, a, c, t) => format!(
+            "{} {} {}, else to {t}",
+            code.slot_name(a as u32),
+            op.symbol(),
+            konst(c as u32)
+        ),
+        CompareFastFastJump(op, a, b, t) => format!(
+            "{} {} {}, else to {t}",
+            code.slot_name(a as u32),
+            op.symbol(),
+            code.slot_name(b as u32)
+        ),
+        BinaryFastFast(op, a, b) => format!(
+            "{} {} {}",
+            code.slot_name(a as u32),
+            op.symbol(),
+            code.slot_name(b as u32)
+        ),
+        BinaryConst(op, c) => format!("{} {}", op.symbol(), konst(c)),
+        LoadAttrFast(a, s) => format!("{}.{}", code.slot_name(a as u32), sym_name(s)),
+        AugStoreAttrFast(op, a, s) => format!(
+            "{}.{} {}=",
+            code.slot_name(a as u32),
+            sym_name(s),
+            op.symbol()
+        ),
+        AugStoreSubscrFastConst(op, a, c) => format!(
+            "{}[{}] {}=",
+            code.slot_name(a as u32),
+            konst(c as u32),
+            op.symbol()
+        ),
+        AugStoreSubscrFastFast(op, a, b) => format!(
+            "{}[{}] {}=",
+            code.slot_name(a as u32),
+            code.slot_name(b as u32),
+            op.symbol()
+        ),
         IsOp(neg) => if neg { "is not" } else { "is" }.to_string(),
         ContainsOp(neg) => if neg { "not in" } else { "in" }.to_string(),
         MakeFunction(n) | MakeClass(n) => program

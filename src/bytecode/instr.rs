@@ -110,6 +110,11 @@ pub enum Instr {
 
     // --- attributes and items
     LoadAttr(Sym),
+    /// `local.attr` (LoadFast, LoadAttr fused): the object stays borrowed from its slot.
+    LoadAttrFast(u16, Sym),
+    /// The store half of `local.attr op= TOS`: pops the right operand and the
+    /// attribute's value (pushed by `LoadAttrFast`), stores the result.
+    AugStoreAttrFast(BinOpKind, u16, Sym),
     StoreAttr(Sym),
     DeleteAttr(Sym),
     /// obj -> callable self_or_unbound  (CPython's LOAD_METHOD)
@@ -124,6 +129,12 @@ pub enum Instr {
     StoreSubscrFastFast(u16, u16),
     /// `local[const] = TOS` (LoadFast, LoadConst, StoreSubscr fused).
     StoreSubscrFastConst(u16, u16),
+    /// The store half of `local[const] op= TOS`: pops the right operand and the
+    /// item's value (pushed by `SubscrFastConst`), stores the result. The compiler
+    /// uses it only where nothing can rebind the local in between (no `:=`).
+    AugStoreSubscrFastConst(BinOpKind, u16, u16),
+    /// The same for `local[local] op= TOS` (after `SubscrFastFast`).
+    AugStoreSubscrFastFast(BinOpKind, u16, u16),
     DeleteSubscr,
     /// Build a slice object from 2 or 3 stack values.
     BuildSlice(u32),
@@ -139,6 +150,10 @@ pub enum Instr {
     BinaryFastConst(BinOpKind, u16, u16),
     /// `local op= const` (LoadFast, LoadConst, BinaryInplace, StoreFast fused).
     AugFastConst(BinOpKind, u16, u16),
+    /// `local op local` (LoadFast2, Binary fused): the two slots.
+    BinaryFastFast(BinOpKind, u16, u16),
+    /// `TOS op const` (LoadConst, Binary fused): const index.
+    BinaryConst(BinOpKind, u32),
     /// `x op= y`: like Binary, but a list extends (`+=`) or repeats (`*=`) in place.
     BinaryInplace(BinOpKind),
     Compare(CmpKind),
@@ -155,6 +170,11 @@ pub enum Instr {
     /// Compare, and jump to the operand if the result is false: `Compare` and
     /// `PopJumpIfFalse` fused by the compiler (loop and `if` tests).
     CompareJump(CmpKind, u32),
+    /// `if local op const:` (LoadFast, LoadConst, CompareJump fused): slot, const
+    /// index (both under 256), target.
+    CompareFastConstJump(CmpKind, u8, u8, u32),
+    /// `if local op local:` (LoadFast2, CompareJump fused): two slots under 256, target.
+    CompareFastFastJump(CmpKind, u8, u8, u32),
     Jump(u32),
     /// A loop's back edge: the eval breaker is checked here.
     JumpBackward(u32),

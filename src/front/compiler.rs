@@ -214,7 +214,9 @@ fn set_target(i: &mut Instr, t: u32) {
         | ForIterStore(x, _)
         | SetupExcept(x)
         | JumpIfNotExcMatch(x)
-        | CompareJump(_, x) => *x = t,
+        | CompareJump(_, x)
+        | CompareFastConstJump(_, _, _, x)
+        | CompareFastFastJump(_, _, _, x) => *x = t,
         _ => {}
     }
 }
@@ -324,6 +326,29 @@ impl<'a> Compiler<'a> {
         {
             if !sc.labels.contains(&here) {
                 let last = sc.b.code.instrs.len() - 1;
+                // ... and the operands' loads with them, when they are a local and a
+                // constant, or two locals (`while i < n`, `if n < 2`).
+                let small = |x: u32| u8::try_from(x).ok();
+                let operands = match sc.b.code.instrs[..last] {
+                    [.., Instr::LoadFast(a), Instr::LoadConst(c)]
+                        if !sc.labels.contains(&(last as u32 - 1)) =>
+                    {
+                        small(a)
+                            .zip(small(c))
+                            .map(|(a, c)| (2, Instr::CompareFastConstJump(op, a, c, t)))
+                    }
+                    [.., Instr::LoadFast2(ab)] => small(ab >> 16)
+                        .zip(small(ab & 0xffff))
+                        .map(|(a, b)| (1, Instr::CompareFastFastJump(op, a, b, t))),
+                    _ => None,
+                };
+                if let Some((k, f)) = operands.filter(|_| !sc.labels.contains(&(last as u32))) {
+                    let start = last - k;
+                    sc.b.code.instrs.truncate(start);
+                    sc.b.code.lines.truncate(start + 1);
+                    sc.b.code.instrs.push(f);
+                    return start;
+                }
                 sc.b.code.instrs[last] = Instr::CompareJump(op, t);
                 return last;
             }
@@ -367,6 +392,15 @@ impl<'a> Compiler<'a> {
                 if *s < 0x10000 && *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
             {
                 Some((2, Instr::BinaryFastConst(op, *s as u16, *c as u16)))
+            }
+            (Instr::Binary(op), [.., Instr::LoadFast2(ab)]) if !is_label(n) => {
+                Some((1, Instr::BinaryFastFast(op, (*ab >> 16) as u16, *ab as u16)))
+            }
+            (Instr::Binary(op), [.., Instr::LoadConst(c)]) if !is_label(n) => {
+                Some((1, Instr::BinaryConst(op, *c)))
+            }
+            (Instr::LoadAttr(a), [.., Instr::LoadFast(s)]) if *s < 0x10000 && !is_label(n) => {
+                Some((1, Instr::LoadAttrFast(*s as u16, a)))
             }
             (
                 Instr::StoreFast(t),
@@ -1285,6 +1319,60 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::BinaryInplace(k));
                 self.store_name(n);
             }
+            // A local's attribute or item: the local is read again to store, not
+            // kept on the stack, which is the same object unless the right-hand
+            // side rebinds the local (only `:=` could; see `may_rebind`).
+            ExprKind::Attribute { value: obj, attr } if self.fast_slot(obj, value).is_some() => {
+                let s = self.fast_slot(obj, value).unwrap_or(0);
+                let a = intern(attr);
+                self.emit(Instr::LoadFast(s as u32));
+                let at = self.emit(Instr::LoadAttr(a));
+                let fused = self.sc().b.code.instrs.get(at) == Some(&Instr::LoadAttrFast(s, a));
+                self.expr(value)?;
+                if fused {
+                    self.emit(Instr::AugStoreAttrFast(k, s, a));
+                } else {
+                    self.emit(Instr::BinaryInplace(k));
+                    self.emit(Instr::LoadFast(s as u32));
+                    self.emit(Instr::StoreAttr(a));
+                }
+            }
+            ExprKind::Subscript { value: obj, index } if self.fast_slot(obj, value).is_some() => {
+                let s = self.fast_slot(obj, value).unwrap_or(0);
+                self.emit(Instr::LoadFast(s as u32));
+                self.subscript_index(index)?;
+                // Fused only when the item's load fuses (`local[const]` or
+                // `local[local]`); otherwise the plain sequence.
+                let sc = self.sc();
+                let n = sc.b.code.instrs.len() as u32;
+                let unlabelled = |k: u32| (n - k..=n).all(|p| !sc.labels.contains(&p));
+                let store = match sc.b.code.instrs[..] {
+                    [.., Instr::LoadFast(a), Instr::LoadConst(c)]
+                        if a == s as u32 && c < 0x10000 && unlabelled(1) =>
+                    {
+                        Some(Instr::AugStoreSubscrFastConst(k, s, c as u16))
+                    }
+                    [.., Instr::LoadFast2(ab)] if ab >> 16 == s as u32 && unlabelled(0) => {
+                        Some(Instr::AugStoreSubscrFastFast(k, s, ab as u16))
+                    }
+                    _ => None,
+                };
+                match store {
+                    Some(store) => {
+                        self.emit(Instr::BinarySubscr);
+                        self.expr(value)?;
+                        self.emit(store);
+                    }
+                    None => {
+                        self.emit(Instr::DupTop2);
+                        self.emit(Instr::BinarySubscr);
+                        self.expr(value)?;
+                        self.emit(Instr::BinaryInplace(k));
+                        self.emit(Instr::RotThree);
+                        self.emit(Instr::StoreSubscr);
+                    }
+                }
+            }
             ExprKind::Attribute { value: obj, attr } => {
                 self.expr(obj)?;
                 self.emit(Instr::DupTop);
@@ -1312,6 +1400,21 @@ impl<'a> Compiler<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The frame slot of `obj` if it is a plain local (not a cell, global or
+    /// class-body name) that `rhs` cannot rebind, for the fused `op=` forms.
+    fn fast_slot(&mut self, obj: &Expr, rhs: &Expr) -> Option<u16> {
+        let ExprKind::Name(n) = &obj.kind else {
+            return None;
+        };
+        if may_rebind(rhs) {
+            return None;
+        }
+        match self.resolve(n) {
+            NameOp::Fast(s) => u16::try_from(s).ok(),
+            _ => None,
+        }
     }
 
     fn store_target(&mut self, t: &'a Expr) -> CResult {
@@ -1972,4 +2075,44 @@ enum CompKind {
     Set,
     Dict,
     Gen,
+}
+
+/// Whether evaluating `e` might rebind a local of the current frame: only an
+/// assignment expression can, directly or inside a comprehension (whose `:=`
+/// binds in the enclosing function). Conservative: anything not listed may.
+fn may_rebind(e: &Expr) -> bool {
+    use ExprKind as K;
+    match &e.kind {
+        K::Int(_)
+        | K::BigInt(_)
+        | K::Float(_)
+        | K::Str(_)
+        | K::Bool(_)
+        | K::NoneLit
+        | K::Ellipsis
+        | K::Name(_) => false,
+        K::BinOp { left, right, .. } => may_rebind(left) || may_rebind(right),
+        K::UnaryOp { operand, .. } => may_rebind(operand),
+        K::BoolOp { values, .. } | K::List(values) | K::Tuple(values) | K::Set(values) => {
+            values.iter().any(may_rebind)
+        }
+        K::Compare { left, ops } => may_rebind(left) || ops.iter().any(|(_, x)| may_rebind(x)),
+        K::IfExp { test, body, orelse } => {
+            may_rebind(test) || may_rebind(body) || may_rebind(orelse)
+        }
+        K::Call { func, args } => {
+            may_rebind(func)
+                || args.iter().any(|a| match a {
+                    Arg::Positional(x) | Arg::Keyword(_, x) | Arg::Star(x) | Arg::DoubleStar(x) => {
+                        may_rebind(x)
+                    }
+                })
+        }
+        K::Attribute { value, .. } => may_rebind(value),
+        K::Subscript { value, index } => may_rebind(value) || may_rebind(index),
+        K::Slice { lower, upper, step } => [lower, upper, step]
+            .into_iter()
+            .any(|p| p.as_deref().is_some_and(may_rebind)),
+        _ => true,
+    }
 }

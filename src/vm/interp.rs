@@ -322,6 +322,15 @@ impl Vm {
                         let v = tri!(r);
                         self.stack.push(v);
                     }
+                    Instr::LoadAttrFast(s, a) => {
+                        // The object stays borrowed from its slot.
+                        let obj = self.stack[base + s as usize];
+                        if let Value::Unbound = obj {
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        let v = tri!(self.get_attr(obj, a));
+                        self.stack.push(v);
+                    }
                     Instr::SubscrFastConst(..) | Instr::SubscrFastFast(..) => {
                         // The container (and index) stay borrowed from the frame's
                         // slots: no reference is taken or dropped for them.
@@ -465,6 +474,75 @@ impl Vm {
                         let v = tri!(self.alloc(Obj::Slice { start, stop, step }));
                         self.stack.push(v);
                     }
+                    Instr::BinaryFastFast(op, a, b) => {
+                        // Both operands borrowed from their slots.
+                        let x = self.stack[base + a as usize];
+                        let y = self.stack[base + b as usize];
+                        if let Value::Unbound = x {
+                            throw!(unbound_local(code.slot_name(a as u32)));
+                        }
+                        if let Value::Unbound = y {
+                            throw!(unbound_local(code.slot_name(b as u32)));
+                        }
+                        let v = match num_fast(op, x, y) {
+                            Some(v) => v,
+                            None => tri!(self.binary_op(op, x, y)),
+                        };
+                        self.stack.push(v);
+                    }
+                    Instr::BinaryConst(op, c) => {
+                        let Some(&a) = self.stack.last() else {
+                            throw!(stack_underflow())
+                        };
+                        let b = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        if let Some(v) = num_fast(op, a, b) {
+                            if let Some(top) = self.stack.last_mut() {
+                                *top = v;
+                            }
+                            continue;
+                        }
+                        self.stack.pop();
+                        let r = self.binary_op(op, a, b);
+                        self.decref(a);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::AugStoreAttrFast(op, s, a) => {
+                        let v = tri!(self.aug_value(op));
+                        let obj = self.stack[base + s as usize];
+                        if let Value::Unbound = obj {
+                            self.decref(v);
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        tri!(self.set_attr(obj, a, v));
+                    }
+                    Instr::AugStoreSubscrFastConst(op, s, x)
+                    | Instr::AugStoreSubscrFastFast(op, s, x) => {
+                        let v = tri!(self.aug_value(op));
+                        // Container (and index) borrowed from the frame's slots, as
+                        // `SubscrFast*` read them.
+                        let obj = self.stack[base + s as usize];
+                        let idx = match ins {
+                            Instr::AugStoreSubscrFastFast(..) => self.stack[base + x as usize],
+                            _ => consts.get(x as usize).copied().unwrap_or(Value::None),
+                        };
+                        if let Value::Unbound = obj {
+                            self.decref(v);
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        if let Value::Unbound = idx {
+                            self.decref(v);
+                            throw!(unbound_local(code.slot_name(x as u32)));
+                        }
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            if let Some(old) = store_list_item(rt, r, i, v) {
+                                self.decref(old);
+                                continue;
+                            }
+                        }
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.set_item(obj, idx, v));
+                    }
                     Instr::BinaryInplace(op) => {
                         let b = pop!();
                         let a = pop!();
@@ -485,8 +563,8 @@ impl Vm {
                         }
                         let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
                         if let Some(v) = num_fast(op, a, b) {
-                            self.stack.truncate(n - 2);
-                            self.stack.push(v);
+                            self.stack[n - 2] = v;
+                            self.stack.truncate(n - 1);
                             continue;
                         }
                         self.stack.truncate(n - 2);
@@ -539,6 +617,39 @@ impl Vm {
                                 self.decref(a);
                                 self.decref(b);
                                 let v = tri!(r);
+                                match v {
+                                    Value::Bool(t) => t,
+                                    other => {
+                                        let r = self.truthy(other);
+                                        self.decref(other);
+                                        tri!(r)
+                                    }
+                                }
+                            }
+                        };
+                        if !truth {
+                            ip = t as usize;
+                        }
+                    }
+                    Instr::CompareFastConstJump(op, a, x, t)
+                    | Instr::CompareFastFastJump(op, a, x, t) => {
+                        // Operands borrowed from the slots (and constants).
+                        let l = self.stack[base + a as usize];
+                        let r = match ins {
+                            Instr::CompareFastFastJump(..) => self.stack[base + x as usize],
+                            _ => consts.get(x as usize).copied().unwrap_or(Value::None),
+                        };
+                        if let Value::Unbound = l {
+                            throw!(unbound_local(code.slot_name(a as u32)));
+                        }
+                        if let Value::Unbound = r {
+                            throw!(unbound_local(code.slot_name(x as u32)));
+                        }
+                        let truth = match (l, r) {
+                            (Value::Int(x), Value::Int(y)) => cmp_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => cmp_fast_f(op, x, y),
+                            _ => {
+                                let v = tri!(self.compare_op(op, l, r));
                                 match v {
                                     Value::Bool(t) => t,
                                     other => {
@@ -1184,6 +1295,27 @@ fn store_list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64, v: Value
             }
         }
         _ => None,
+    }
+}
+
+impl Vm {
+    /// The value of `target op= operand` from the two values on top (the target's
+    /// current value under the operand), which it pops and releases.
+    #[inline]
+    fn aug_value(&mut self, op: BinOpKind) -> PyResult<Value> {
+        let n = self.stack.len();
+        if n < 2 {
+            return Err(stack_underflow());
+        }
+        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+        self.stack.truncate(n - 2);
+        if let Some(v) = num_fast(op, a, b) {
+            return Ok(v);
+        }
+        let r = self.inplace_op(op, a, b);
+        self.decref(a);
+        self.decref(b);
+        r
     }
 }
 

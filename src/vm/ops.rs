@@ -177,7 +177,25 @@ impl Vm {
                 }
             }
         }
-        self.binary_op(op, a, b)
+        self.binary_op(op, a, b).map_err(|mut e| {
+            // Python names the augmented operator: "for +=: 'int' and 'str'".
+            if let super::exceptions::ErrRepr::New {
+                kind: ExcKind::TypeError,
+                msg,
+            } = &mut *e.0
+            {
+                let sym = if op == BinOpKind::Pow {
+                    "** or pow()"
+                } else {
+                    op.symbol()
+                };
+                let plain = format!("unsupported operand type(s) for {sym}:");
+                if let Some(rest) = msg.strip_prefix(&plain) {
+                    *msg = format!("unsupported operand type(s) for {}=:{rest}", op.symbol());
+                }
+            }
+            e
+        })
     }
 
     /// Calls `obj.name(*args)` if obj's class (a user class) defines `name`.
