@@ -16,6 +16,7 @@ use super::frames::Block;
 use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::{BinOpKind, CmpKind, Instr};
 use crate::heap::{Obj, TbEntry, Value};
+use std::sync::atomic::Ordering::Relaxed;
 
 impl Vm {
     /// Run from the top frame until the entry frame (the one marked `is_entry`)
@@ -81,6 +82,35 @@ impl Vm {
                     let v = tri!(r);
                     self.stack.push(v);
                 }};
+            }
+            // The commonest call, inline: a function without a closure whose
+            // parameters are exactly the positional arguments given (they are
+            // already its first slots). Enters the callee's frame, or falls through.
+            macro_rules! fast_call {
+                ($callee_idx:expr, $argc:expr) => {
+                    let callee_idx: usize = $callee_idx;
+                    if let Some(&Value::Obj(r)) = self.stack.get(callee_idx) {
+                        if let Some(code_id) = rt.heap.plain_function_code(r) {
+                            if let Some(fc) = rt.fast_calls.get(code_id as usize) {
+                                if fc.argc == $argc
+                                    && self.frames.len() < rt.recursion_limit.load(Relaxed) as usize
+                                {
+                                    let n = self.stack.len() + fc.extra as usize;
+                                    self.stack.resize(n, Value::Unbound);
+                                    self.frames.push(super::frames::Frame {
+                                        code: code_id,
+                                        ip: 0,
+                                        base: callee_idx as u32 + 1,
+                                        block_base: self.blocks.len() as u32,
+                                        handling_base: self.handling.len() as u32,
+                                        is_entry: false,
+                                    });
+                                    continue 'frame;
+                                }
+                            }
+                        }
+                    }
+                };
             }
             macro_rules! breaker_check {
                 () => {
@@ -841,7 +871,24 @@ impl Vm {
                     Instr::ReturnValue => {
                         let v = pop!();
                         let f = self.frames[fi];
-                        self.pop_frame(f);
+                        if f.block_base as usize == self.blocks.len()
+                            && f.handling_base as usize == self.handling.len()
+                        {
+                            // No handler blocks or handled exceptions to drop: release
+                            // the slots, operands and callee in place, cut once.
+                            self.frames.pop();
+                            let from = (f.base as usize).saturating_sub(1);
+                            if let Some(tail) = self.stack.get(from..) {
+                                for &x in tail {
+                                    if let Value::Obj(r) = x {
+                                        rt.heap.decref_obj(&mut self.local, r);
+                                    }
+                                }
+                            }
+                            self.stack.truncate(from);
+                        } else {
+                            self.pop_frame(f);
+                        }
                         if f.is_entry {
                             return Ok(v);
                         }
@@ -953,6 +1000,7 @@ impl Vm {
                         breaker_check!();
                         self.frames[fi].ip = ip as u32;
                         let callee_idx = self.stack.len().wrapping_sub(argc as usize + 1);
+                        fast_call!(callee_idx, argc);
                         if tri!(self.call_setup(callee_idx, argc as usize, None)) {
                             continue 'frame;
                         }
@@ -984,6 +1032,7 @@ impl Vm {
                             self.stack.remove(self_idx);
                             tri!(self.call_setup(self_idx - 1, argc as usize, None))
                         } else {
+                            fast_call!(self_idx.wrapping_sub(1), argc + 1);
                             tri!(self.call_setup(self_idx.wrapping_sub(1), argc as usize + 1, None))
                         };
                         if pushed {

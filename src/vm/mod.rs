@@ -116,6 +116,33 @@ impl Default for Options {
 }
 
 /// Everything the threads of one program share.
+/// How a call to a code object can skip the general argument binder: when the
+/// code takes exactly `argc` positional arguments and nothing else (no `*args`,
+/// keyword-only parameters, cells, generator or coroutine), a call with `argc`
+/// positional arguments only needs `extra` more slots, set unbound.
+#[derive(Clone, Copy, Debug)]
+pub struct FastCall {
+    /// `u32::MAX` when the code never takes the fast path.
+    pub argc: u32,
+    pub extra: u32,
+}
+
+impl FastCall {
+    fn of(code: &crate::bytecode::Code) -> FastCall {
+        if code.is_simple() && code.cellnames.is_empty() && code.nslots() >= code.argcount {
+            FastCall {
+                argc: code.argcount,
+                extra: code.nslots() - code.argcount,
+            }
+        } else {
+            FastCall {
+                argc: u32::MAX,
+                extra: 0,
+            }
+        }
+    }
+}
+
 pub struct Runtime {
     pub program: Arc<Program>,
     pub heap: Heap,
@@ -129,6 +156,8 @@ pub struct Runtime {
     /// Each code object's positional parameter names, interned (keyword calls
     /// bind by comparing symbols).
     pub param_syms: Vec<Box<[Sym]>>,
+    /// Each code object's fast-call shape (see `FastCall`).
+    pub fast_calls: Vec<FastCall>,
     pub modules: Mutex<FxHashMap<Sym, Value>>,
     pub out: Mutex<Box<dyn Write + Send>>,
     pub recursion_limit: AtomicU32,
@@ -231,6 +260,7 @@ impl Runtime {
                     .collect()
             })
             .collect();
+        let fast_calls = program.codes.iter().map(FastCall::of).collect();
         let rt = Runtime {
             program,
             heap,
@@ -240,6 +270,7 @@ impl Runtime {
             global_by_sym,
             kwname_syms,
             param_syms,
+            fast_calls,
             modules: Mutex::new(FxHashMap::default()),
             out: Mutex::new(out),
             recursion_limit: AtomicU32::new(options.recursion_limit),
