@@ -364,3 +364,9 @@ fn main() -> ExitCode {
     };
     ExitCode::from(status.clamp(0, 255) as u8)
 }
+
+/// mimalloc instead of the system allocator: strings, lists, dicts and
+/// exceptions allocate on the VM's hot paths, and glibc's malloc/free cost
+/// several times more instructions per call (measured with callgrind).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

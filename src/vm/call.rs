@@ -131,14 +131,18 @@ impl Vm {
                 if kwnames.is_none()
                     && code.is_simple()
                     && nargs == code.argcount as usize
-                    && f.closure.is_empty()
                     && code.cellnames.is_empty()
+                    && f.closure.len() == code.freenames.len()
                 {
-                    drop(g);
-                    // Fast path: the arguments are already the first slots.
-                    for _ in nargs..code.nslots() as usize {
-                        self.stack.push(Value::Unbound);
+                    // Fast path: the arguments are already the first slots; the
+                    // other locals start unbound, and the closure's cells follow.
+                    let n = self.stack.len() + (code.nlocals() as usize).saturating_sub(nargs);
+                    self.stack.resize(n, Value::Unbound);
+                    for &c in &f.closure {
+                        rt.heap.incref(&mut self.local, c);
+                        self.stack.push(c);
                     }
+                    drop(g);
                     self.push_frame(code_id, callee_idx + 1)?;
                     return Ok(true);
                 }
@@ -187,8 +191,13 @@ impl Vm {
                         return Err(e);
                     }
                 };
-                let args: Vec<Value> = self.stack[callee_idx + 1..].to_vec();
+                // The arguments in the reusable buffer (a nested call made while
+                // it is taken finds it empty and allocates its own).
+                let mut args = std::mem::take(&mut self.argbuf);
+                args.clear();
+                args.extend_from_slice(self.stack.get(callee_idx + 1..).unwrap_or(&[]));
                 let res = self.instantiate(r, tag, &args, &kw);
+                self.argbuf = args;
                 for (_, v) in kw {
                     self.decref(v);
                 }

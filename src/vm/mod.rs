@@ -184,6 +184,8 @@ pub struct Vm {
     pub native_depth: u32,
     /// Scratch buffer for built-in call arguments.
     pub argbuf: Vec<Value>,
+    /// Scratch buffer for building strings.
+    pub scratch: String,
     pub instructions: u64,
     /// Thread name, for tracebacks of uncaught exceptions in threads.
     pub thread_name: String,
@@ -331,6 +333,7 @@ impl Vm {
             local,
             native_depth: 0,
             argbuf: Vec::new(),
+            scratch: String::new(),
             instructions: 0,
             thread_name,
             repr_stack: Vec::new(),

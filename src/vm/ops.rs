@@ -439,12 +439,21 @@ impl Vm {
                 let Value::Obj(rb) = rb else { return Ok(None) };
                 let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
                 if let Obj::Str(sb) = &*gb {
-                    let mut s = String::with_capacity(sa.s.len() + sb.s.len());
+                    // Straight into the shared string, and the character count
+                    // is known: no temporary String, no second scan.
+                    let nchars = sa.nchars + sb.nchars;
+                    let mut s = std::mem::take(&mut self.scratch);
+                    s.clear();
                     s.push_str(&sa.s);
                     s.push_str(&sb.s);
                     drop(gb);
                     drop(ga);
-                    return Ok(Some(self.new_string(s)?));
+                    let obj = crate::heap::StrObj {
+                        s: std::sync::Arc::from(s.as_str()),
+                        nchars,
+                    };
+                    self.scratch = s;
+                    return Ok(Some(self.alloc(Obj::Str(obj))?));
                 }
                 Ok(None)
             }

@@ -35,6 +35,14 @@ pub fn construct(
             arity("str", args, 0, 1)?;
             match args.first().copied().or(kwarg(kw, "object")) {
                 None => vm.new_str(""),
+                Some(Value::Int(i)) => {
+                    // The commonest case, without an intermediate String.
+                    let mut buf = [0u8; 24];
+                    let mut w = &mut buf[..];
+                    let _ = std::io::Write::write_fmt(&mut w, format_args!("{i}"));
+                    let n = 24 - w.len();
+                    vm.new_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+                }
                 Some(v) => {
                     if vm.str_arc(v).is_some() {
                         vm.incref(v);
