@@ -45,7 +45,8 @@ fn jump_target(i: &Instr) -> Option<u32> {
         | JumpIfNotExcMatch(t)
         | CompareJump(_, t)
         | CompareFastConstJump(_, _, _, t)
-        | CompareFastFastJump(_, _, _, t) => Some(t),
+        | CompareFastFastJump(_, _, _, t)
+        | CompareConstJump(_, _, t) => Some(t),
         _ => None,
     }
 }
@@ -88,6 +89,9 @@ fn name_and_arg(i: &Instr) -> (String, String) {
         }
         Instr::BinaryFastFast(_, a, b) => return ("BinaryFastFast".into(), format!("{a},{b}")),
         Instr::BinaryConst(_, c) => return ("BinaryConst".into(), c.to_string()),
+        Instr::BinaryTosFast(_, a) => return ("BinaryTosFast".into(), a.to_string()),
+        Instr::BinaryStoreFast(_, a) => return ("BinaryStoreFast".into(), a.to_string()),
+        Instr::CompareConstJump(_, c, t) => return ("CompareConstJump".into(), format!("{c},{t}")),
         Instr::LoadAttrFast(a, _) => return ("LoadAttrFast".into(), a.to_string()),
         Instr::AugStoreAttrFast(_, a, _) => return ("AugStoreAttrFast".into(), a.to_string()),
         Instr::AugStoreSubscrFastConst(_, a, c) => {
@@ -242,6 +246,11 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             code.slot_name(b as u32)
         ),
         BinaryConst(op, c) => format!("{} {}", op.symbol(), konst(c)),
+        BinaryTosFast(op, a) => format!("{} {}", op.symbol(), code.slot_name(a)),
+        BinaryStoreFast(op, a) => format!("{}, store {}", op.symbol(), code.slot_name(a)),
+        CompareConstJump(op, c, t) => {
+            format!("{} {}, else to {t}", op.symbol(), konst(c as u32))
+        }
         LoadAttrFast(a, s) => format!("{}.{}", code.slot_name(a as u32), sym_name(s)),
         AugStoreAttrFast(op, a, s) => format!(
             "{}.{} {}=",

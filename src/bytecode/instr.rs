@@ -154,6 +154,10 @@ pub enum Instr {
     BinaryFastFast(BinOpKind, u16, u16),
     /// `TOS op const` (LoadConst, Binary fused): const index.
     BinaryConst(BinOpKind, u32),
+    /// `TOS op local` (LoadFast, Binary fused): the slot.
+    BinaryTosFast(BinOpKind, u32),
+    /// `local = TOS1 op TOS` (Binary, StoreFast fused): the slot.
+    BinaryStoreFast(BinOpKind, u32),
     /// `x op= y`: like Binary, but a list extends (`+=`) or repeats (`*=`) in place.
     BinaryInplace(BinOpKind),
     Compare(CmpKind),
@@ -175,6 +179,8 @@ pub enum Instr {
     CompareFastConstJump(CmpKind, u8, u8, u32),
     /// `if local op local:` (LoadFast2, CompareJump fused): two slots under 256, target.
     CompareFastFastJump(CmpKind, u8, u8, u32),
+    /// `if TOS op const:` (LoadConst, CompareJump fused): const index, target.
+    CompareConstJump(CmpKind, u16, u32),
     Jump(u32),
     /// A loop's back edge: the eval breaker is checked here.
     JumpBackward(u32),

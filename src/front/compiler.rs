@@ -216,7 +216,8 @@ fn set_target(i: &mut Instr, t: u32) {
         | JumpIfNotExcMatch(x)
         | CompareJump(_, x)
         | CompareFastConstJump(_, _, _, x)
-        | CompareFastFastJump(_, _, _, x) => *x = t,
+        | CompareFastFastJump(_, _, _, x)
+        | CompareConstJump(_, _, x) => *x = t,
         _ => {}
     }
 }
@@ -340,6 +341,9 @@ impl<'a> Compiler<'a> {
                     [.., Instr::LoadFast2(ab)] => small(ab >> 16)
                         .zip(small(ab & 0xffff))
                         .map(|(a, b)| (1, Instr::CompareFastFastJump(op, a, b, t))),
+                    [.., Instr::LoadConst(c)] => u16::try_from(c)
+                        .ok()
+                        .map(|c| (1, Instr::CompareConstJump(op, c, t))),
                     _ => None,
                 };
                 if let Some((k, f)) = operands.filter(|_| !sc.labels.contains(&(last as u32))) {
@@ -398,6 +402,12 @@ impl<'a> Compiler<'a> {
             }
             (Instr::Binary(op), [.., Instr::LoadConst(c)]) if !is_label(n) => {
                 Some((1, Instr::BinaryConst(op, *c)))
+            }
+            (Instr::Binary(op), [.., Instr::LoadFast(s)]) if !is_label(n) => {
+                Some((1, Instr::BinaryTosFast(op, *s)))
+            }
+            (Instr::StoreFast(s), [.., Instr::Binary(op)]) if !is_label(n) => {
+                Some((1, Instr::BinaryStoreFast(*op, s)))
             }
             (Instr::LoadAttr(a), [.., Instr::LoadFast(s)]) if *s < 0x10000 && !is_label(n) => {
                 Some((1, Instr::LoadAttrFast(*s as u16, a)))

@@ -537,6 +537,46 @@ impl Vm {
                         let v = tri!(r);
                         self.stack.push(v);
                     }
+                    Instr::BinaryTosFast(op, s) => {
+                        let b = self.stack[base + s as usize];
+                        if let Value::Unbound = b {
+                            throw!(unbound_local(code.slot_name(s)));
+                        }
+                        let Some(&a) = self.stack.last() else {
+                            throw!(stack_underflow())
+                        };
+                        if let Some(v) = num_fast(op, a, b) {
+                            if let Some(top) = self.stack.last_mut() {
+                                *top = v;
+                            }
+                            continue;
+                        }
+                        self.stack.pop();
+                        let r = self.binary_op(op, a, b);
+                        self.decref(a);
+                        let v = tri!(r);
+                        self.stack.push(v);
+                    }
+                    Instr::BinaryStoreFast(op, s) => {
+                        let n = self.stack.len();
+                        if n < 2 {
+                            throw!(stack_underflow());
+                        }
+                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        self.stack.truncate(n - 2);
+                        let v = match num_fast(op, a, b) {
+                            Some(v) => v,
+                            None => {
+                                let r = self.binary_op(op, a, b);
+                                self.decref(a);
+                                self.decref(b);
+                                tri!(r)
+                            }
+                        };
+                        // New value in first, old one released after (see StoreFast).
+                        let old = std::mem::replace(&mut self.stack[base + s as usize], v);
+                        self.decref(old);
+                    }
                     Instr::AugStoreAttrFast(op, s, a) => {
                         let v = tri!(self.aug_value(op));
                         let obj = self.stack[base + s as usize];
@@ -694,6 +734,32 @@ impl Vm {
                             ip = t as usize;
                         }
                     }
+                    Instr::CompareConstJump(op, c, t) => {
+                        let Some(l) = self.stack.pop() else {
+                            throw!(stack_underflow())
+                        };
+                        let r = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        let truth = match (l, r) {
+                            (Value::Int(x), Value::Int(y)) => cmp_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => cmp_fast_f(op, x, y),
+                            _ => {
+                                let res = self.compare_op(op, l, r);
+                                self.decref(l);
+                                let v = tri!(res);
+                                match v {
+                                    Value::Bool(t) => t,
+                                    other => {
+                                        let r = self.truthy(other);
+                                        self.decref(other);
+                                        tri!(r)
+                                    }
+                                }
+                            }
+                        };
+                        if !truth {
+                            ip = t as usize;
+                        }
+                    }
                     Instr::IsOp(neg) => {
                         let b = pop!();
                         let a = pop!();
@@ -735,6 +801,36 @@ impl Vm {
                     Instr::JumpBackward(t) => {
                         ip = t as usize;
                         breaker_check!();
+                        // The back edge of `for x in range(...)`: take the next step
+                        // here rather than dispatch again (the loop's head is
+                        // still the instruction that owns it; see ForIterStore).
+                        if let Some(&Instr::ForIterStore(exit, s)) = instrs.get(ip) {
+                            let n = self.stack.len();
+                            if let (
+                                Some(&Value::Int(cur)),
+                                Some(&Value::Int(stop)),
+                                Some(&Value::Int(step)),
+                            ) = (
+                                self.stack.get(n.wrapping_sub(3)),
+                                self.stack.get(n.wrapping_sub(2)),
+                                self.stack.get(n.wrapping_sub(1)),
+                            ) {
+                                self.local.site = ((frame.code as u64) << 32) | ip as u64;
+                                self.instructions += 1;
+                                if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
+                                    self.stack[n - 3] = Value::Int(cur.wrapping_add(step));
+                                    let old = std::mem::replace(
+                                        &mut self.stack[base + s as usize],
+                                        Value::Int(cur),
+                                    );
+                                    self.decref(old);
+                                    ip += 1;
+                                } else {
+                                    self.stack.truncate(n - 3);
+                                    ip = exit as usize;
+                                }
+                            }
+                        }
                     }
                     Instr::PopJumpIfFalse(t) => {
                         let v = pop!();
