@@ -71,12 +71,17 @@ function setupEditor() {
 
 // ---- settings and sharing ---------------------------------------------------
 
+// Threads is the program's first argument (the examples read sys.argv[1]);
+// left blank, nothing is passed and the program uses its own default, which
+// matters for a program whose first argument means something else
+// (refcount_race.toy takes rounds per thread).
 function settings() {
+  const threads = $("threads").value.trim();
   return {
     gil: $("gil").value,
     switch_interval: $("switch_interval").value.trim(),
     refcount: $("refcount").value,
-    threads: Number($("threads").value),
+    threads: threads === "" ? undefined : Number(threads),
     seed: Number($("seed").value),
   };
 }
@@ -122,7 +127,9 @@ async function loadExamples() {
   picker.appendChild(blank);
   try {
     const r = await fetch("/api/programs");
-    examples = (await r.json()).programs;
+    const answer = await r.json();
+    examples = answer.programs;
+    if (answer.limits && answer.limits.threads) $("threads").max = answer.limits.threads;
   } catch (e) {
     $("status").textContent = "could not load the examples: " + e;
   }
@@ -170,6 +177,7 @@ const LIMIT_WORDS = {
   heap: "the heap limit was reached (MemoryError)",
   output: "stopped: too much output (only the first part is shown)",
   svg: "the timeline is too large to show",
+  threads: "the thread limit was reached (RuntimeError: can't start new thread)",
 };
 
 function statsTable(stats) {
