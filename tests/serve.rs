@@ -11,9 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `gilsim serve`, killed when the test ends, pass or fail.
-struct Server {
+/// (tests/browser.rs points a browser at one.)
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// Kept open so that the server's later writes to stdout have a reader.
     _stdout: BufReader<std::process::ChildStdout>,
 }
@@ -26,7 +27,7 @@ impl Drop for Server {
 }
 
 /// Starts `gilsim serve --port 0 EXTRA...` and reads the address it prints.
-fn server(extra: &[&str]) -> Server {
+pub(crate) fn server(extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gilsim"))
         .args(["serve", "--port", "0"])
         .args(extra)
@@ -469,9 +470,10 @@ fn encode_component(s: &str) -> String {
         .collect()
 }
 
-/// The page in a real headless browser: a Share link with `"run": "both"`
-/// opens the CPU-bound example, runs it with the lock on and off, and the
-/// rendered page must show both times and one timeline lane per thread.
+/// A Share link with `"run": "both"` opens the CPU-bound example and runs it
+/// with the lock on and off as soon as the page opens; the page's DOM, dumped
+/// by headless Chromium, must show both times and one timeline lane per
+/// thread. (tests/browser.rs clicks through the page through WebDriver.)
 #[test]
 fn browser_runs_the_cpu_bound_example_both_ways() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -495,6 +497,11 @@ fn browser_runs_the_cpu_bound_example_both_ways() {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             "--virtual-time-budget=60000",
             "--dump-dom",
         ])
