@@ -517,7 +517,7 @@ fn page_reports_the_thread_limit() {
 #[ignore = "writes the README's screenshot: GILSIM_SCREENSHOT=docs/serve.png cargo test --release -- --ignored readme_screenshot"]
 fn readme_screenshot() {
     block_on(async {
-        let (width, height) = (1600, 1500);
+        let (width, height) = (1600, 1400);
         let Some(page) = open_page(width, height).await else {
             return;
         };
