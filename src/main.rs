@@ -101,6 +101,11 @@ Examples:
         /// Latency scale of the simulated network (each URL takes 0.5x-1.5x of it).
         #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
         latency: f64,
+        /// The most threads (besides the main thread) alive at once; starting
+        /// one more raises RuntimeError: can't start new thread, as CPython does
+        /// when the OS refuses one. Default: no cap but the OS's own.
+        #[arg(long, value_name = "N")]
+        max_threads: Option<usize>,
         /// The program file (`-` for standard input).
         file: Option<String>,
         /// Arguments for the program (sys.argv[1:]). gilsim's own options may
@@ -137,6 +142,10 @@ Examples:
         /// Runs at once; more get "busy, try again" (default: the number of cores).
         #[arg(long, value_name = "N")]
         max_runs: Option<usize>,
+        /// Threads (besides the main thread) alive at once in each run (its
+        /// --max-threads), and the largest thread count the page may ask for.
+        #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+        max_threads: u32,
     },
     /// Print a program's bytecode, like Python's dis (`*` marks where a thread switch can happen).
     #[command(after_help = "\
@@ -259,6 +268,7 @@ fn main() -> ExitCode {
             latency,
             trace,
             on_corruption,
+            max_threads,
             file,
             args,
         } => {
@@ -290,6 +300,7 @@ fn main() -> ExitCode {
                     seed,
                     latency,
                     continue_on_corruption: on_corruption == "continue",
+                    max_threads,
                 }),
                 Err(msg) => {
                     eprintln!("{msg}");
@@ -305,6 +316,7 @@ fn main() -> ExitCode {
             max_heap,
             max_output,
             max_runs,
+            max_threads,
         } => {
             let mut config = serve::ServeConfig {
                 host,
@@ -319,6 +331,7 @@ fn main() -> ExitCode {
             if let Some(n) = max_runs {
                 config.max_runs = n.max(1);
             }
+            config.limits.threads = max_threads;
             serve::serve(config)
         }
         Command::Disasm { code, file } => match source_of(code, file) {

@@ -1,6 +1,8 @@
 //! gilsim's integration tests: one binary, one module per area (as ripgrep's).
 //!
 //! - `asyncio`: the event loop with threads and the GIL, its statistics, no hang.
+//! - `browser`: `gilsim serve`'s page in headless Chromium through WebDriver
+//!   (skipped without chromium and chromedriver).
 //! - `compare`: `gilsim compare` on a fake runner (snapshots of every format)
 //!   and once for real.
 //! - `differential`: every program in tests/programs/ against its recorded output
@@ -19,6 +21,7 @@
 //! - `tour`: `gilsim tour` run for real, its numbers checked against what it
 //!   concludes; its programs against CPython.
 mod asyncio;
+mod browser;
 mod cli;
 mod compare;
 mod differential;

@@ -11,9 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `gilsim serve`, killed when the test ends, pass or fail.
-struct Server {
+/// (tests/browser.rs points a browser at one.)
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     /// Kept open so that the server's later writes to stdout have a reader.
     _stdout: BufReader<std::process::ChildStdout>,
 }
@@ -26,7 +27,7 @@ impl Drop for Server {
 }
 
 /// Starts `gilsim serve --port 0 EXTRA...` and reads the address it prints.
-fn server(extra: &[&str]) -> Server {
+pub(crate) fn server(extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gilsim"))
         .args(["serve", "--port", "0"])
         .args(extra)
@@ -298,12 +299,62 @@ for t in threads:
 print('all started')
 " }));
     assert_eq!(status, 200, "{json}");
-    // Either the time limit stops them, or the program ends in an error of
-    // its own; it must not end as if all went well.
-    let stopped = limits(&json).contains(&"time");
-    let failed = json["exit_status"].as_i64().is_some_and(|c| c != 0);
-    assert!(stopped || failed, "{json:.500}");
+    // The 65th start meets the server's thread cap (64 by default) as
+    // CPython's RuntimeError; the 64 spinning threads then keep the program
+    // from exiting until the time limit.
+    assert!(limits(&json).contains(&"threads"), "{json:.500}");
+    let stderr = json["stderr"].as_str().unwrap_or("");
+    assert!(
+        stderr.contains(
+            "RuntimeError: can't start new thread (64 threads are running, \
+             the most this run allows besides the main thread: --max-threads 64)"
+        ),
+        "{stderr:.500}"
+    );
+    assert!(
+        !json["stdout"]
+            .as_str()
+            .unwrap_or("")
+            .contains("all started"),
+        "{json:.500}"
+    );
     s.still_serving();
+}
+
+/// `gilsim serve --max-threads N` is each run's cap, and the largest thread
+/// count the page may ask for; /api/programs tells the page.
+#[test]
+fn max_threads_caps_each_run_and_the_thread_count() {
+    let s = server(&["--max-threads", "3"]);
+    let (status, json) = s.run(serde_json::json!({ "source": "\
+import threading
+go = threading.Event()
+ts = [threading.Thread(target=go.wait) for i in range(4)]
+try:
+    for t in ts:
+        t.start()
+finally:
+    go.set()
+" }));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(limits(&json), ["threads"], "{json}");
+    assert_eq!(json["exit_status"], 1, "{json}");
+    let (status, json) = s.run(serde_json::json!({ "program": "cpu_bound.toy", "threads": 4 }));
+    assert_eq!(status, 400, "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("between 1 and 3"),
+        "{json}"
+    );
+    let (status, json) = s.run(serde_json::json!({ "program": "cpu_bound.toy", "threads": 3 }));
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["exit_status"], 0, "{json}");
+    assert!(limits(&json).is_empty(), "{json}");
+    let (_, text) = s.get("/api/programs");
+    let programs: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(programs["limits"]["threads"], 3, "{text:.200}");
 }
 
 #[test]
@@ -419,9 +470,10 @@ fn encode_component(s: &str) -> String {
         .collect()
 }
 
-/// The page in a real headless browser: a Share link with `"run": "both"`
-/// opens the CPU-bound example, runs it with the lock on and off, and the
-/// rendered page must show both times and one timeline lane per thread.
+/// A Share link with `"run": "both"` opens the CPU-bound example and runs it
+/// with the lock on and off as soon as the page opens; the page's DOM, dumped
+/// by headless Chromium, must show both times and one timeline lane per
+/// thread. (tests/browser.rs clicks through the page through WebDriver.)
 #[test]
 fn browser_runs_the_cpu_bound_example_both_ways() {
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -445,6 +497,11 @@ fn browser_runs_the_cpu_bound_example_both_ways() {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             "--virtual-time-budget=60000",
             "--dump-dom",
         ])

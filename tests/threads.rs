@@ -220,3 +220,87 @@ fn stats_table_and_json_have_every_field() {
         .unwrap_or(0);
     assert!(released >= 24, "only {released} voluntary releases");
 }
+
+/// `--max-threads N`: N threads besides the main one may be alive at once;
+/// the next `start()` raises CPython's RuntimeError, leaves that thread
+/// unstarted (it may be started later, as in CPython), and a thread that has
+/// ended gives its place back before `join()` returns.
+#[test]
+fn max_threads_refuses_a_thread_past_the_cap() {
+    let p = write_program(
+        "cap.toy",
+        "\
+import threading
+go = threading.Event()
+done = []
+def work(i):
+    go.wait()
+    done.append(i)
+ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+for t in ts[:3]:
+    t.start()
+refused = False
+try:
+    ts[3].start()
+    print('started')
+except RuntimeError as e:
+    refused = True
+    print('refused:', str(e).split(' (')[0])
+print(ts[3].is_alive(), threading.active_count())
+go.set()
+for t in ts[:3]:
+    t.join()
+if refused:
+    ts[3].start()
+ts[3].join()
+print('after join:', sorted(done))
+",
+    );
+    let run = |extra: &[&str]| {
+        let mut cmd = gilsim();
+        cmd.arg("run").arg("--audit").args(extra).arg(&p);
+        let out = run_bounded(cmd, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("result: clean"), "{stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        run(&["--max-threads", "3"]),
+        "refused: can't start new thread\nFalse 4\nafter join: [0, 1, 2, 3]\n"
+    );
+    // Without a cap (the default) and with room to spare, all four start.
+    for extra in [&[][..], &["--max-threads", "4"][..]] {
+        assert_eq!(run(extra), "started\nTrue 5\nafter join: [0, 1, 2, 3]\n");
+    }
+}
+
+/// Uncaught, the cap's error ends the program as CPython's would: a traceback
+/// whose last line is the RuntimeError, exit status 1. Executor workers count
+/// against the cap too.
+#[test]
+fn max_threads_error_is_a_python_traceback() {
+    for (code, expected) in [
+        (
+            "import threading\ngo = threading.Event()\nfor i in range(10):\n    threading.Thread(target=go.wait, daemon=True).start()\n",
+            "line 4",
+        ),
+        (
+            "from concurrent.futures import ThreadPoolExecutor\nimport threading\ngo = threading.Event()\nex = ThreadPoolExecutor(max_workers=8)\ntry:\n    for i in range(8):\n        ex.submit(go.wait)\nfinally:\n    go.set()\n",
+            "line 7",
+        ),
+    ] {
+        let mut cmd = gilsim();
+        cmd.args(["run", "--max-threads", "2", "-c", code]);
+        let out = run_bounded(cmd, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(
+            last.starts_with("RuntimeError: can't start new thread (2 threads are running")
+                && last.ends_with("--max-threads 2)"),
+            "{stderr}"
+        );
+    }
+}

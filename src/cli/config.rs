@@ -38,6 +38,9 @@ pub struct RunConfig {
     /// `--on-corruption continue`: count simulated memory errors and raise
     /// MemoryCorruptionError instead of stopping with a crash report.
     pub continue_on_corruption: bool,
+    /// `--max-threads N`: threads besides the main thread alive at once;
+    /// starting one more raises RuntimeError. None: no cap but the OS's.
+    pub max_threads: Option<usize>,
 }
 
 impl Default for RunConfig {
@@ -57,6 +60,7 @@ impl Default for RunConfig {
             seed: 0,
             latency: 0.1,
             continue_on_corruption: false,
+            max_threads: None,
         }
     }
 }

@@ -185,6 +185,7 @@ fn run_here(config: &RunConfig) -> i32 {
     let hooks = GilHooks::new(
         config.gil,
         std::time::Duration::from_secs_f64(config.switch_interval.max(1e-9)),
+        config.max_threads,
     );
     let started = std::time::Instant::now();
     let rt = match Runtime::new(program, options, out, Box::new(hooks)) {

@@ -14,7 +14,7 @@ use crate::observe::events::{self, Kind};
 use crate::vm::breaker::{Breaker, DROP_REQUEST};
 use crate::vm::{Hooks, PyErr, PyResult, Vm};
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -163,8 +163,26 @@ pub struct GilHooks {
     next_number: AtomicU32,
     next_ident: AtomicU64,
     exit_work: Mutex<Vec<ExitWork>>,
+    /// `--max-threads`: how many threads besides the main thread may be alive
+    /// at once (None: no cap but the OS's own).
+    max_threads: Option<usize>,
+    /// Threads started and not yet ended, shared with each thread's
+    /// `ThreadSlot` so that the count drops when the thread does.
+    running: Arc<AtomicUsize>,
     /// Program start, for timelines.
     pub epoch: Instant,
+}
+
+/// One place under `--max-threads`, held by a running thread and given back
+/// when it is dropped: before the thread is marked finished (so a `join()`
+/// followed by a new `start()` finds the place free), and also if the thread
+/// body unwinds.
+struct ThreadSlot(Arc<AtomicUsize>);
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 thread_local! {
@@ -172,7 +190,9 @@ thread_local! {
 }
 
 impl GilHooks {
-    pub fn new(enabled: bool, interval: Duration) -> GilHooks {
+    /// `max_threads`: the cap of `--max-threads` (threads besides the main
+    /// thread alive at once), or None for no cap.
+    pub fn new(enabled: bool, interval: Duration, max_threads: Option<usize>) -> GilHooks {
         GilHooks {
             gil: Gil::new(enabled, interval),
             threads: Mutex::new(Vec::new()),
@@ -180,6 +200,8 @@ impl GilHooks {
             next_number: AtomicU32::new(1),
             next_ident: AtomicU64::new(1),
             exit_work: Mutex::new(Vec::new()),
+            max_threads,
+            running: Arc::new(AtomicUsize::new(0)),
             epoch: Instant::now(),
         }
     }
@@ -304,17 +326,42 @@ impl GilHooks {
                 tvm.decref(v);
             }
         };
-        if let Err(e) = self.spawn(vm, handle, obj, Box::new(body)) {
+        if let Err(e) = self.spawn(vm, handle.clone(), obj, Box::new(body)) {
             for v in [target, args, kwargs] {
                 vm.decref(v);
+            }
+            // Refused by the cap, the thread never ran: as in CPython, it is
+            // not started and may be started again later.
+            if !handle.is_finished() {
+                handle.started.store(false, Relaxed);
             }
             return Err(e);
         }
         Ok(())
     }
 
+    /// Takes a place under `--max-threads`, or says why there is none. The
+    /// message begins with CPython's own words for a thread the OS refused.
+    fn take_slot(&self) -> PyResult<ThreadSlot> {
+        let cap = self.max_threads.unwrap_or(usize::MAX);
+        match self
+            .running
+            .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1))
+        {
+            Ok(_) => Ok(ThreadSlot(self.running.clone())),
+            Err(n) => Err(PyErr::new(
+                crate::vm::ExcKind::RuntimeError,
+                format!(
+                    "can't start new thread ({n} threads are running, the most this run \
+                     allows besides the main thread: --max-threads {cap})"
+                ),
+            )),
+        }
+    }
+
     /// Run `body` on a new OS thread with its own VM, under the GIL; `obj` is the
-    /// thread's `Thread` object (or None), `handle` tracks its life.
+    /// thread's `Thread` object (or None), `handle` tracks its life. Past
+    /// `--max-threads` it raises RuntimeError and changes nothing.
     pub fn spawn(
         &self,
         vm: &mut Vm,
@@ -322,6 +369,7 @@ impl GilHooks {
         obj: Value,
         body: Box<dyn FnOnce(&mut Vm) + Send>,
     ) -> PyResult<()> {
+        let slot = self.take_slot()?;
         handle.started.store(true, Relaxed);
         vm.incref(obj);
         let ident = self.new_ident();
@@ -356,6 +404,7 @@ impl GilHooks {
                 }
                 events::thread_finish(&tvm.thread_name, tvm.site());
                 tracing::debug!("thread finished");
+                drop(slot);
                 h2.finish();
             });
         if let Err(e) = spawned {

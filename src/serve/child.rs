@@ -42,10 +42,12 @@ pub struct Limits {
     /// A timeline larger than this is left out of the answer (10,000 lanes
     /// make a picture no browser wants).
     pub svg: usize,
+    /// `--max-threads`: threads besides the main thread alive at once.
+    pub threads: u32,
 }
 
 /// What a run produced. `limits_hit` names each limit that stopped or
-/// truncated it: "time", "output", "heap".
+/// truncated it: "time", "output", "heap", "threads", "svg".
 #[derive(Debug, Default)]
 pub struct RunOutcome {
     pub stdout: String,
@@ -116,6 +118,7 @@ pub async fn run(exe: &Path, spec: &RunSpec, limits: &Limits) -> Result<RunOutco
         .arg("run")
         .args(["--stats-json", "stats.json", "--timeline", "timeline.svg"])
         .args(["--max-heap", &limits.heap.to_string()])
+        .args(["--max-threads", &limits.threads.to_string()])
         .args(["--gil", if spec.gil { "on" } else { "off" }])
         .args(["--switch-interval", &spec.switch_interval])
         .args([
@@ -200,6 +203,11 @@ pub async fn run(exe: &Path, spec: &RunSpec, limits: &Limits) -> Result<RunOutco
     // source of it, so its traceback means the heap limit was reached.
     if out.stderr.contains("MemoryError") {
         out.limits_hit.push("heap");
+    }
+    // Likewise `--max-threads` raises CPython's RuntimeError for a thread the
+    // OS refused; gilsim raises it for nothing else.
+    if out.stderr.contains("can't start new thread") {
+        out.limits_hit.push("threads");
     }
     if let Ok(text) = std::fs::read_to_string(dir.0.join("stats.json")) {
         out.stats = serde_json::from_str(&text).ok();

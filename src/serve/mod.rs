@@ -47,9 +47,6 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Runs at once; past this, 503 "busy".
     pub max_runs: usize,
-    /// The largest thread count the page may ask for (passed to the program
-    /// as its first argument).
-    pub max_threads: u32,
     /// Largest request body in bytes.
     pub max_body: usize,
 }
@@ -65,9 +62,9 @@ impl Default for ServeConfig {
                 heap: 256 << 20,
                 output: 1 << 20,
                 svg: 4 << 20,
+                threads: 64,
             },
             max_runs: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_threads: 64,
             max_body: 256 << 10,
         }
     }
@@ -140,7 +137,7 @@ async fn serve_async(exe: PathBuf, config: ServeConfig) -> i32 {
         l.wall.as_secs_f64(),
         l.heap >> 20,
         l.output >> 10,
-        config.max_threads,
+        l.threads,
         config.max_runs
     );
     {
@@ -232,12 +229,14 @@ async fn not_found() -> Response {
     )
 }
 
-async fn list_programs() -> Response {
+async fn list_programs(State(state): State<Arc<AppState>>) -> Response {
     let list: Vec<_> = programs::EXAMPLES
         .iter()
         .map(|e| json!({ "name": e.name, "source": e.source }))
         .collect();
-    Json(json!({ "programs": list })).into_response()
+    // The page sets its Threads field's maximum from this.
+    let limits = json!({ "threads": state.config.limits.threads });
+    Json(json!({ "programs": list, "limits": limits })).into_response()
 }
 
 /// The body of `POST /api/run`. Every field but one of `source`/`program` may
@@ -306,11 +305,14 @@ fn check(req: RunRequest, config: &ServeConfig) -> Result<RunSpec, String> {
             ))
         }
     };
+    // The thread count is only the program's first argument; the cap that
+    // holds whatever the program does is the child's --max-threads. Refusing
+    // larger counts here says so before the run instead of in a traceback.
     if let Some(n) = req.threads {
-        if n == 0 || n > config.max_threads {
+        if n == 0 || n > config.limits.threads {
             return Err(format!(
-                "`threads` must be between 1 and {}",
-                config.max_threads
+                "`threads` must be between 1 and {} (this server's --max-threads)",
+                config.limits.threads
             ));
         }
     }

@@ -258,12 +258,21 @@ fn start_worker(vm: &mut Vm, ex: Arc<Executor>) -> PyResult<()> {
     let handle = Arc::new(ThreadHandle::new(name, None, true));
     ex.st.lock().threads.push(handle.clone());
     let ex2 = ex.clone();
-    hooks.spawn(
+    let started = hooks.spawn(
         vm,
-        handle,
+        handle.clone(),
         Value::None,
         Box::new(move |tvm: &mut Vm| worker(tvm, &ex2)),
-    )
+    );
+    if started.is_err() {
+        // As CPython's _adjust_thread_count: a worker that could not start
+        // is not counted (a later submit may try again), and shutdown must
+        // not wait for it. The job stays queued for the workers there are.
+        let mut st = ex.st.lock();
+        st.workers -= 1;
+        st.threads.retain(|t| !Arc::ptr_eq(t, &handle));
+    }
+    started
 }
 
 /// A worker's life: take jobs (waiting for them without the GIL) until shutdown.

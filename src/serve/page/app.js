@@ -71,12 +71,17 @@ function setupEditor() {
 
 // ---- settings and sharing ---------------------------------------------------
 
+// Threads is the program's first argument (the examples read sys.argv[1]);
+// left blank, nothing is passed and the program uses its own default, which
+// matters for a program whose first argument means something else
+// (refcount_race.toy takes rounds per thread).
 function settings() {
+  const threads = $("threads").value.trim();
   return {
     gil: $("gil").value,
     switch_interval: $("switch_interval").value.trim(),
     refcount: $("refcount").value,
-    threads: Number($("threads").value),
+    threads: threads === "" ? undefined : Number(threads),
     seed: Number($("seed").value),
   };
 }
@@ -122,7 +127,9 @@ async function loadExamples() {
   picker.appendChild(blank);
   try {
     const r = await fetch("/api/programs");
-    examples = (await r.json()).programs;
+    const answer = await r.json();
+    examples = answer.programs;
+    if (answer.limits && answer.limits.threads) $("threads").max = answer.limits.threads;
   } catch (e) {
     $("status").textContent = "could not load the examples: " + e;
   }
@@ -170,6 +177,7 @@ const LIMIT_WORDS = {
   heap: "the heap limit was reached (MemoryError)",
   output: "stopped: too much output (only the first part is shown)",
   svg: "the timeline is too large to show",
+  threads: "the thread limit was reached (RuntimeError: can't start new thread)",
 };
 
 function statsTable(stats) {
@@ -194,6 +202,33 @@ function statsTable(stats) {
     }
   }
   return table;
+}
+
+// The timeline in a sandboxed iframe (no scripts, an origin of its own), as
+// a document of its own that scales the picture to the pane's width: the
+// SVG's viewBox keeps its proportions, and the frame keeps the same aspect
+// ratio, so nothing is cut off and no scroll bar appears. The SVG's own size
+// is read from its root element only (the first width= in the text could
+// belong to anything). The frame's load event marks it `data-loaded`: a
+// sandboxed frame is drawn by a renderer process of its own, after the page
+// that holds it, so whoever takes a picture of the page (tests/browser.rs)
+// waits for that mark rather than for the page alone.
+function timelineFrame(svg) {
+  const root = /<svg\b[^>]*>/.exec(svg);
+  const attr = (name) => {
+    const m = root && new RegExp(`\\s${name}="([\\d.]+)"`).exec(root[0]);
+    return m ? Number(m[1]) : 0;
+  };
+  const w = attr("width") || 1200, h = attr("height") || 300;
+  const frame = document.createElement("iframe");
+  frame.setAttribute("sandbox", "");
+  frame.title = "GIL timeline";
+  frame.className = "timeline";
+  frame.style.aspectRatio = `${w} / ${h}`;
+  frame.addEventListener("load", () => { frame.dataset.loaded = "1"; });
+  frame.srcdoc = "<!doctype html><meta charset=\"utf-8\"><style>html,body{margin:0}" +
+    "svg{display:block;width:100%;height:auto}</style>" + svg.replace(/^<\?xml[^>]*\?>\s*/, "");
+  return frame;
 }
 
 function showResult(container, title, answer) {
@@ -223,18 +258,8 @@ function showResult(container, title, answer) {
   }
   if (answer.stats) q(".stats").appendChild(statsTable(answer.stats));
   else q(".stats").textContent = "(none: the run did not finish)";
-  if (answer.svg) {
-    const frame = document.createElement("iframe");
-    frame.setAttribute("sandbox", "");
-    frame.title = "GIL timeline";
-    const w = /width="(\d+)"/.exec(answer.svg), h = /height="(\d+)"/.exec(answer.svg);
-    frame.width = w ? w[1] : 1200;
-    frame.height = h ? Number(h[1]) + 10 : 300;
-    frame.style.border = "none";
-    frame.style.maxWidth = "100%";
-    frame.srcdoc = answer.svg;
-    q(".svg").appendChild(frame);
-  } else {
+  if (answer.svg) q(".svg").appendChild(timelineFrame(answer.svg));
+  else {
     q(".svg").textContent = "(none)";
   }
   container.appendChild(node);
@@ -260,6 +285,24 @@ async function runOnce() {
   }
 }
 
+// The line over a Run both: the two times and their ratio, the lesson in one
+// sentence (CPU-bound threads gain from dropping the lock only when there
+// are cores for them).
+function comparison(on, off) {
+  const p = document.createElement("p");
+  p.className = "comparison";
+  const time = (a) => (a.stats && typeof a.stats.wall_s === "number" ? a.stats.wall_s : a.wall_s);
+  if (on.error || off.error || !(time(on) > 0) || !(time(off) > 0)) {
+    p.textContent = "Run both: see each run below.";
+    return p;
+  }
+  const ratio = time(on) / time(off);
+  p.textContent = `Lock on ${time(on).toFixed(3)} s, lock off ${time(off).toFixed(3)} s: ` +
+    (ratio >= 1 ? `${ratio.toFixed(2)}x as fast without the lock.` :
+      `${(1 / ratio).toFixed(2)}x as slow without the lock.`);
+  return p;
+}
+
 // One run after the other, not both at once: two runs sharing the cores
 // would make each other's times meaningless.
 async function runBoth() {
@@ -269,7 +312,7 @@ async function runBoth() {
     const on = await post(request({ gil: "on" }));
     busy(true, "running with the lock off…");
     const off = await post(request({ gil: "off" }));
-    results.replaceChildren();
+    results.replaceChildren(comparison(on, off));
     showResult(results, "lock on", on);
     showResult(results, "lock off", off);
     busy(false, "");
