@@ -106,6 +106,11 @@ Examples:
         /// when the OS refuses one. Default: no cap but the OS's own.
         #[arg(long, value_name = "N")]
         max_threads: Option<usize>,
+        /// Simulate http://127.0.0.1:PORT/ and http://localhost:PORT/ like any
+        /// other URL instead of fetching them for real (`gilsim serve` runs every
+        /// program this way, so a page cannot reach the machine's own services).
+        #[arg(long)]
+        no_loopback: bool,
         /// The program file (`-` for standard input).
         file: Option<String>,
         /// Arguments for the program (sys.argv[1:]). gilsim's own options may
@@ -269,6 +274,7 @@ fn main() -> ExitCode {
             trace,
             on_corruption,
             max_threads,
+            no_loopback,
             file,
             args,
         } => {
@@ -301,6 +307,7 @@ fn main() -> ExitCode {
                     latency,
                     continue_on_corruption: on_corruption == "continue",
                     max_threads,
+                    no_loopback,
                 }),
                 Err(msg) => {
                     eprintln!("{msg}");

@@ -728,3 +728,50 @@ asyncio.run(main())
     assert!(heads[0].starts_with("GET /a HTTP/1.1\r\n"), "{}", heads[0]);
     assert!(heads[1].starts_with("GET /b HTTP/1.1\r\n"), "{}", heads[1]);
 }
+
+/// `--no-loopback` (what `gilsim serve` passes to every run): a program's GET of
+/// a loopback URL is simulated and never connects; without it the same GET
+/// reaches the real server.
+#[test]
+fn no_loopback_keeps_programs_off_the_machines_own_services() {
+    let program = |port: u16| {
+        format!(
+            "import requests\nr = requests.get('http://127.0.0.1:{port}/secret')\nprint(r.status_code, 'real body' in r.text)\n"
+        )
+    };
+    let run = |args: &[&str], src: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gilsim"))
+            .arg("run")
+            .args(args)
+            .args(["-c", src])
+            .output()
+            .expect("gilsim runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let out = run(&["--no-loopback", "--latency", "1ms"], &program(port));
+    assert_eq!(out.trim(), "200 False", "a simulated answer");
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the program connected to the loopback server: {other:?}"),
+    }
+    drop(listener);
+
+    let body = "real body";
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (port, server) = serve(vec![response.into_bytes()]);
+    let out = run(&[], &program(port));
+    assert_eq!(out.trim(), "200 True", "the real server's answer");
+    assert_eq!(server.join().unwrap().len(), 1);
+}

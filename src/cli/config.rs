@@ -41,6 +41,8 @@ pub struct RunConfig {
     /// `--max-threads N`: threads besides the main thread alive at once;
     /// starting one more raises RuntimeError. None: no cap but the OS's.
     pub max_threads: Option<usize>,
+    /// `--no-loopback`: simulate loopback URLs instead of fetching them.
+    pub no_loopback: bool,
 }
 
 impl Default for RunConfig {
@@ -61,6 +63,7 @@ impl Default for RunConfig {
             latency: 0.1,
             continue_on_corruption: false,
             max_threads: None,
+            no_loopback: false,
         }
     }
 }

@@ -173,6 +173,7 @@ fn run_here(config: &RunConfig) -> i32 {
         seed: config.seed,
         latency_s: config.latency,
         host_latency: vec![],
+        loopback: !config.no_loopback,
     };
     let out: Box<dyn Write + Send> = Box::new(std::io::BufWriter::with_capacity(
         1 << 16,

@@ -119,6 +119,7 @@ pub async fn run(exe: &Path, spec: &RunSpec, limits: &Limits) -> Result<RunOutco
         .args(["--stats-json", "stats.json", "--timeline", "timeline.svg"])
         .args(["--max-heap", &limits.heap.to_string()])
         .args(["--max-threads", &limits.threads.to_string()])
+        .arg("--no-loopback")
         .args(["--gil", if spec.gil { "on" } else { "off" }])
         .args(["--switch-interval", &spec.switch_interval])
         .args([

@@ -117,9 +117,9 @@ async fn serve_async(exe: PathBuf, config: ServeConfig) -> i32 {
     if !config.host.is_loopback() {
         eprintln!(
             "gilsim serve: warning: listening on {} exposes the page to every machine that can \
-             reach this one: anyone there can run programs here (bounded by the limits below, \
-             and able to fetch this machine's own loopback URLs through the simulated \
-             `requests`). Use it on a classroom network you trust.",
+             reach this one: anyone there can run programs here (bounded by the limits below; \
+             runs touch no files and only the simulated network). Use it on a classroom \
+             network you trust.",
             config.host
         );
     }

@@ -59,7 +59,7 @@ pub fn net_error(vm: &mut Vm, e: &NetError) -> PyErr {
 pub fn start_fetch(vm: &mut Vm, url: &str) -> PyResult<Step> {
     let fut = asyncio::new_future(vm)?;
     vm.incref(fut);
-    if net::is_loopback(url) {
+    if vm.rt.options.loopback && net::is_loopback(url) {
         let url = url.to_string();
         asyncio::spawn_io(vm, fut, move || net::fetch_loopback(&url));
         return Ok(Step::Wait(fut, Then::Result));

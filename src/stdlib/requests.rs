@@ -55,7 +55,7 @@ pub fn do_get(vm: &mut Vm, url: Value) -> PyResult<Value> {
     let cfg = config(vm);
     let mut result: Option<Result<SimResponse, NetError>> = None;
     vm.blocking(|| {
-        let r = if net::is_loopback(&url) {
+        let r = if vm.rt.options.loopback && net::is_loopback(&url) {
             net::fetch_loopback(&url)
         } else {
             net::simulate(&cfg, &url).inspect(|resp| {

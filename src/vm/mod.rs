@@ -97,6 +97,10 @@ pub struct Options {
     pub seed: u64,
     pub latency_s: f64,
     pub host_latency: Vec<(String, f64)>,
+    /// Fetch `http://127.0.0.1:PORT/...` and `http://localhost:PORT/...` for
+    /// real (the default); off, they are simulated like any other URL
+    /// (`--no-loopback`, which `gilsim serve` passes to every run).
+    pub loopback: bool,
 }
 
 impl Default for Options {
@@ -111,6 +115,7 @@ impl Default for Options {
             seed: 0,
             latency_s: 0.1,
             host_latency: vec![],
+            loopback: true,
         }
     }
 }
