@@ -1373,14 +1373,7 @@ impl<'a> Compiler<'a> {
                         self.expr(value)?;
                         self.emit(store);
                     }
-                    None => {
-                        self.emit(Instr::DupTop2);
-                        self.emit(Instr::BinarySubscr);
-                        self.expr(value)?;
-                        self.emit(Instr::BinaryInplace(k));
-                        self.emit(Instr::RotThree);
-                        self.emit(Instr::StoreSubscr);
-                    }
+                    None => self.aug_subscript_rest(k, value)?,
                 }
             }
             ExprKind::Attribute { value: obj, attr } => {
@@ -1395,12 +1388,7 @@ impl<'a> Compiler<'a> {
             ExprKind::Subscript { value: obj, index } => {
                 self.expr(obj)?;
                 self.subscript_index(index)?;
-                self.emit(Instr::DupTop2);
-                self.emit(Instr::BinarySubscr);
-                self.expr(value)?;
-                self.emit(Instr::BinaryInplace(k));
-                self.emit(Instr::RotThree);
-                self.emit(Instr::StoreSubscr);
+                self.aug_subscript_rest(k, value)?;
             }
             _ => {
                 return err(
@@ -1409,6 +1397,18 @@ impl<'a> Compiler<'a> {
                 )
             }
         }
+        Ok(())
+    }
+
+    /// `obj[index] op= value` once the container and index are on the stack:
+    /// keep them for the store, read the item, apply, store.
+    fn aug_subscript_rest(&mut self, k: BinOpKind, value: &'a Expr) -> CResult {
+        self.emit(Instr::DupTop2);
+        self.emit(Instr::BinarySubscr);
+        self.expr(value)?;
+        self.emit(Instr::BinaryInplace(k));
+        self.emit(Instr::RotThree);
+        self.emit(Instr::StoreSubscr);
         Ok(())
     }
 

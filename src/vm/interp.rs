@@ -520,28 +520,21 @@ impl Vm {
                         };
                         self.stack.push(v);
                     }
-                    Instr::BinaryConst(op, c) => {
-                        let Some(&a) = self.stack.last() else {
-                            throw!(stack_underflow())
-                        };
-                        let b = consts.get(c as usize).copied().unwrap_or(Value::None);
-                        if let Some(v) = num_fast(op, a, b) {
-                            if let Some(top) = self.stack.last_mut() {
-                                *top = v;
+                    Instr::BinaryConst(op, _) | Instr::BinaryTosFast(op, _) => {
+                        // TOS op (a constant, or a local borrowed from its slot).
+                        let b = match ins {
+                            Instr::BinaryTosFast(_, s) => {
+                                let b = self.stack[base + s as usize];
+                                if let Value::Unbound = b {
+                                    throw!(unbound_local(code.slot_name(s)));
+                                }
+                                b
                             }
-                            continue;
-                        }
-                        self.stack.pop();
-                        let r = self.binary_op(op, a, b);
-                        self.decref(a);
-                        let v = tri!(r);
-                        self.stack.push(v);
-                    }
-                    Instr::BinaryTosFast(op, s) => {
-                        let b = self.stack[base + s as usize];
-                        if let Value::Unbound = b {
-                            throw!(unbound_local(code.slot_name(s)));
-                        }
+                            Instr::BinaryConst(_, c) => {
+                                consts.get(c as usize).copied().unwrap_or(Value::None)
+                            }
+                            _ => Value::None,
+                        };
                         let Some(&a) = self.stack.last() else {
                             throw!(stack_underflow())
                         };
@@ -683,18 +676,10 @@ impl Vm {
                             }
                             _ => {
                                 self.stack.truncate(n - 2);
-                                let r = self.compare_op(op, a, b);
+                                let r = self.compare_truth(op, a, b);
                                 self.decref(a);
                                 self.decref(b);
-                                let v = tri!(r);
-                                match v {
-                                    Value::Bool(t) => t,
-                                    other => {
-                                        let r = self.truthy(other);
-                                        self.decref(other);
-                                        tri!(r)
-                                    }
-                                }
+                                tri!(r)
                             }
                         };
                         if !truth {
@@ -718,17 +703,7 @@ impl Vm {
                         let truth = match (l, r) {
                             (Value::Int(x), Value::Int(y)) => cmp_fast(op, x, y),
                             (Value::Float(x), Value::Float(y)) => cmp_fast_f(op, x, y),
-                            _ => {
-                                let v = tri!(self.compare_op(op, l, r));
-                                match v {
-                                    Value::Bool(t) => t,
-                                    other => {
-                                        let r = self.truthy(other);
-                                        self.decref(other);
-                                        tri!(r)
-                                    }
-                                }
-                            }
+                            _ => tri!(self.compare_truth(op, l, r)),
                         };
                         if !truth {
                             ip = t as usize;
@@ -743,17 +718,9 @@ impl Vm {
                             (Value::Int(x), Value::Int(y)) => cmp_fast(op, x, y),
                             (Value::Float(x), Value::Float(y)) => cmp_fast_f(op, x, y),
                             _ => {
-                                let res = self.compare_op(op, l, r);
+                                let res = self.compare_truth(op, l, r);
                                 self.decref(l);
-                                let v = tri!(res);
-                                match v {
-                                    Value::Bool(t) => t,
-                                    other => {
-                                        let r = self.truthy(other);
-                                        self.decref(other);
-                                        tri!(r)
-                                    }
-                                }
+                                tri!(res)
                             }
                         };
                         if !truth {
@@ -1444,6 +1411,20 @@ fn store_list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64, v: Value
 }
 
 impl Vm {
+    /// Whether `l op r` holds, the slow way: the rich comparison, then the truth
+    /// of its result (which may be any object). The operands stay the caller's.
+    #[inline(never)]
+    fn compare_truth(&mut self, op: CmpKind, l: Value, r: Value) -> PyResult<bool> {
+        match self.compare_op(op, l, r)? {
+            Value::Bool(t) => Ok(t),
+            other => {
+                let r = self.truthy(other);
+                self.decref(other);
+                r
+            }
+        }
+    }
+
     /// The value of `target op= operand` from the two values on top (the target's
     /// current value under the operand), which it pops and releases.
     #[inline]
