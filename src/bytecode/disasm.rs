@@ -165,11 +165,7 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
     };
     use Instr::*;
     match *i {
-        LoadConst(n) => code
-            .consts
-            .get(n as usize)
-            .map(const_repr)
-            .unwrap_or_default(),
+        LoadConst(n) => konst(n),
         LoadFast2(n) => format!(
             "{}, {}",
             code.slot_name(n >> 16),
@@ -181,25 +177,13 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             code.slot_name(a as u32),
             code.slot_name(b as u32)
         ),
-        StoreSubscrFastConst(s, c) => format!(
-            "{}[{}] =",
-            code.slot_name(s as u32),
-            code.consts
-                .get(c as usize)
-                .map(const_repr)
-                .unwrap_or_default()
-        ),
+        StoreSubscrFastConst(s, c) => {
+            format!("{}[{}] =", code.slot_name(s as u32), konst(c as u32))
+        }
         SubscrFastFast(a, b) => {
             format!("{}[{}]", code.slot_name(a as u32), code.slot_name(b as u32))
         }
-        SubscrFastConst(s, c) => format!(
-            "{}[{}]",
-            code.slot_name(s as u32),
-            code.consts
-                .get(c as usize)
-                .map(const_repr)
-                .unwrap_or_default()
-        ),
+        SubscrFastConst(s, c) => format!("{}[{}]", code.slot_name(s as u32), konst(c as u32)),
         BinaryFastConst(op, s, c) | AugFastConst(op, s, c) => format!(
             "{} {}{} {}",
             code.slot_name(s as u32),
@@ -209,10 +193,7 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             } else {
                 ""
             },
-            code.consts
-                .get(c as usize)
-                .map(const_repr)
-                .unwrap_or_default()
+            konst(c as u32)
         ),
         LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
         | LoadClosure(n) => code.slot_name(n).to_string(),

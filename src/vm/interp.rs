@@ -112,6 +112,27 @@ impl Vm {
                     }
                 };
             }
+            // The operands of a superinstruction that borrows them: a local (slot
+            // `$a`) and either a second local (slot `$b`, when `$fast`) or
+            // constant `$b`. An unbound local raises as `LoadFast` would.
+            macro_rules! slot_and {
+                ($a:expr, $b:expr, $fast:expr) => {{
+                    let (a, b) = ($a as usize, $b as usize);
+                    let l = self.stack[base + a];
+                    let r = if $fast {
+                        self.stack[base + b]
+                    } else {
+                        consts.get(b).copied().unwrap_or(Value::None)
+                    };
+                    if let Value::Unbound = l {
+                        throw!(unbound_local(code.slot_name(a as u32)));
+                    }
+                    if let Value::Unbound = r {
+                        throw!(unbound_local(code.slot_name(b as u32)));
+                    }
+                    (l, r)
+                }};
+            }
             macro_rules! breaker_check {
                 () => {
                     if rt.breaker.is_set() {
@@ -361,27 +382,10 @@ impl Vm {
                         let v = tri!(self.get_attr(obj, a));
                         self.stack.push(v);
                     }
-                    Instr::SubscrFastConst(..) | Instr::SubscrFastFast(..) => {
+                    Instr::SubscrFastConst(s, x) | Instr::SubscrFastFast(s, x) => {
                         // The container (and index) stay borrowed from the frame's
                         // slots: no reference is taken or dropped for them.
-                        let (s, obj, idx) = match ins {
-                            Instr::SubscrFastConst(s, c) => (
-                                s,
-                                self.stack[base + s as usize],
-                                consts.get(c as usize).copied().unwrap_or(Value::None),
-                            ),
-                            Instr::SubscrFastFast(a, b) => {
-                                let idx = self.stack[base + b as usize];
-                                if let Value::Unbound = idx {
-                                    throw!(unbound_local(code.slot_name(b as u32)));
-                                }
-                                (a, self.stack[base + a as usize], idx)
-                            }
-                            _ => (0, Value::None, Value::None),
-                        };
-                        if let Value::Unbound = obj {
-                            throw!(unbound_local(code.slot_name(s as u32)));
-                        }
+                        let (obj, idx) = slot_and!(s, x, matches!(ins, Instr::SubscrFastFast(..)));
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
                             let fast = list_item(rt, r, i);
                             if let Some(v) = fast {
@@ -396,17 +400,8 @@ impl Vm {
                     }
                     Instr::StoreSubscrFastFast(a, b) | Instr::StoreSubscrFastConst(a, b) => {
                         // Container (and index) borrowed from the frame's slots.
-                        let obj = self.stack[base + a as usize];
-                        let idx = match ins {
-                            Instr::StoreSubscrFastFast(..) => self.stack[base + b as usize],
-                            _ => consts.get(b as usize).copied().unwrap_or(Value::None),
-                        };
-                        if let Value::Unbound = obj {
-                            throw!(unbound_local(code.slot_name(a as u32)));
-                        }
-                        if let Value::Unbound = idx {
-                            throw!(unbound_local(code.slot_name(b as u32)));
-                        }
+                        let (obj, idx) =
+                            slot_and!(a, b, matches!(ins, Instr::StoreSubscrFastFast(..)));
                         let v = pop!();
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
                             if let Some(old) = store_list_item(rt, r, i, v) {
@@ -581,22 +576,11 @@ impl Vm {
                     }
                     Instr::AugStoreSubscrFastConst(op, s, x)
                     | Instr::AugStoreSubscrFastFast(op, s, x) => {
-                        let v = tri!(self.aug_value(op));
                         // Container (and index) borrowed from the frame's slots, as
                         // `SubscrFast*` read them.
-                        let obj = self.stack[base + s as usize];
-                        let idx = match ins {
-                            Instr::AugStoreSubscrFastFast(..) => self.stack[base + x as usize],
-                            _ => consts.get(x as usize).copied().unwrap_or(Value::None),
-                        };
-                        if let Value::Unbound = obj {
-                            self.decref(v);
-                            throw!(unbound_local(code.slot_name(s as u32)));
-                        }
-                        if let Value::Unbound = idx {
-                            self.decref(v);
-                            throw!(unbound_local(code.slot_name(x as u32)));
-                        }
+                        let (obj, idx) =
+                            slot_and!(s, x, matches!(ins, Instr::AugStoreSubscrFastFast(..)));
+                        let v = tri!(self.aug_value(op));
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
                             if let Some(old) = store_list_item(rt, r, i, v) {
                                 self.decref(old);
@@ -689,17 +673,7 @@ impl Vm {
                     Instr::CompareFastConstJump(op, a, x, t)
                     | Instr::CompareFastFastJump(op, a, x, t) => {
                         // Operands borrowed from the slots (and constants).
-                        let l = self.stack[base + a as usize];
-                        let r = match ins {
-                            Instr::CompareFastFastJump(..) => self.stack[base + x as usize],
-                            _ => consts.get(x as usize).copied().unwrap_or(Value::None),
-                        };
-                        if let Value::Unbound = l {
-                            throw!(unbound_local(code.slot_name(a as u32)));
-                        }
-                        if let Value::Unbound = r {
-                            throw!(unbound_local(code.slot_name(x as u32)));
-                        }
+                        let (l, r) = slot_and!(a, x, matches!(ins, Instr::CompareFastFastJump(..)));
                         let truth = match (l, r) {
                             (Value::Int(x), Value::Int(y)) => cmp_fast(op, x, y),
                             (Value::Float(x), Value::Float(y)) => cmp_fast_f(op, x, y),
