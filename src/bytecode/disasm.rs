@@ -46,7 +46,8 @@ fn jump_target(i: &Instr) -> Option<u32> {
         | CompareJump(_, t)
         | CompareFastConstJump(_, _, _, t)
         | CompareFastFastJump(_, _, _, t)
-        | CompareConstJump(_, _, t) => Some(t),
+        | CompareConstJump(_, _, t)
+        | IsNoneFastJump(_, _, t) => Some(t),
         _ => None,
     }
 }
@@ -92,6 +93,7 @@ fn name_and_arg(i: &Instr) -> (String, String) {
         Instr::BinaryTosFast(_, a) => return ("BinaryTosFast".into(), a.to_string()),
         Instr::BinaryStoreFast(_, a) => return ("BinaryStoreFast".into(), a.to_string()),
         Instr::CompareConstJump(_, c, t) => return ("CompareConstJump".into(), format!("{c},{t}")),
+        Instr::IsNoneFastJump(_, a, t) => return ("IsNoneFastJump".into(), format!("{a},{t}")),
         Instr::LoadAttrFast(a, _) => return ("LoadAttrFast".into(), a.to_string()),
         Instr::AugStoreAttrFast(_, a, _) => return ("AugStoreAttrFast".into(), a.to_string()),
         Instr::AugStoreSubscrFastConst(_, a, c) => {
@@ -229,6 +231,11 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
         BinaryConst(op, c) => format!("{} {}", op.symbol(), konst(c)),
         BinaryTosFast(op, a) => format!("{} {}", op.symbol(), code.slot_name(a)),
         BinaryStoreFast(op, a) => format!("{}, store {}", op.symbol(), code.slot_name(a)),
+        IsNoneFastJump(neg, a, t) => format!(
+            "{} is {}None, else to {t}",
+            code.slot_name(a as u32),
+            if neg { "not " } else { "" }
+        ),
         CompareConstJump(op, c, t) => {
             format!("{} {}, else to {t}", op.symbol(), konst(c as u32))
         }

@@ -181,6 +181,9 @@ pub enum Instr {
     CompareFastFastJump(CmpKind, u8, u8, u32),
     /// `if TOS op const:` (LoadConst, CompareJump fused): const index, target.
     CompareConstJump(CmpKind, u16, u32),
+    /// `if local is None:` (false) / `if local is not None:` (true): LoadFast,
+    /// LoadConst None, IsOp and PopJumpIfFalse fused; slot, target.
+    IsNoneFastJump(bool, u16, u32),
     Jump(u32),
     /// A loop's back edge: the eval breaker is checked here.
     JumpBackward(u32),

@@ -217,7 +217,8 @@ fn set_target(i: &mut Instr, t: u32) {
         | CompareJump(_, x)
         | CompareFastConstJump(_, _, _, x)
         | CompareFastFastJump(_, _, _, x)
-        | CompareConstJump(_, _, x) => *x = t,
+        | CompareConstJump(_, _, x)
+        | IsNoneFastJump(_, _, x) => *x = t,
         _ => {}
     }
 }
@@ -355,6 +356,25 @@ impl<'a> Compiler<'a> {
                 }
                 sc.b.code.instrs[last] = Instr::CompareJump(op, t);
                 return last;
+            }
+        }
+        // `if x is None:` and `if x is not None:` on a local, in one instruction.
+        if let (
+            Instr::PopJumpIfFalse(t),
+            [.., Instr::LoadFast(s), Instr::LoadConst(c), Instr::IsOp(neg)],
+        ) = (i, sc.b.code.instrs.as_slice())
+        {
+            let n = sc.b.code.instrs.len() as u32;
+            let none = matches!(sc.b.code.consts.get(*c as usize), Some(Const::None));
+            if let (true, Ok(s)) = (none, u16::try_from(*s)) {
+                if (n - 2..=n).all(|p| !sc.labels.contains(&p)) {
+                    let start = n as usize - 3;
+                    let f = Instr::IsNoneFastJump(*neg, s, t);
+                    sc.b.code.instrs.truncate(start);
+                    sc.b.code.lines.truncate(start + 1);
+                    sc.b.code.instrs.push(f);
+                    return start;
+                }
             }
         }
         // Superinstructions for the commonest sequences (see Instr).

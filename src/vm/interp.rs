@@ -701,6 +701,18 @@ impl Vm {
                             ip = t as usize;
                         }
                     }
+                    Instr::IsNoneFastJump(neg, s, t) => {
+                        // The local is borrowed from its slot; `is` touches no count.
+                        let v = self.stack[base + s as usize];
+                        if let Value::Unbound = v {
+                            throw!(unbound_local(code.slot_name(s as u32)));
+                        }
+                        // Jump when the test is false: `is None` on a value that is
+                        // not None, or `is not None` on None.
+                        if matches!(v, Value::None) == neg {
+                            ip = t as usize;
+                        }
+                    }
                     Instr::IsOp(neg) => {
                         let b = pop!();
                         let a = pop!();
