@@ -133,6 +133,19 @@ impl Vm {
                     (l, r)
                 }};
             }
+            // Pop the two operands of a binary instruction (the left one first),
+            // whose references the handler now owns.
+            macro_rules! pop2 {
+                () => {{
+                    let n = self.stack.len();
+                    if n < 2 {
+                        throw!(stack_underflow());
+                    }
+                    let ab = (self.stack[n - 2], self.stack[n - 1]);
+                    self.stack.truncate(n - 2);
+                    ab
+                }};
+            }
             macro_rules! breaker_check {
                 () => {
                     if rt.breaker.is_set() {
@@ -546,12 +559,7 @@ impl Vm {
                         self.stack.push(v);
                     }
                     Instr::BinaryStoreFast(op, s) => {
-                        let n = self.stack.len();
-                        if n < 2 {
-                            throw!(stack_underflow());
-                        }
-                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
-                        self.stack.truncate(n - 2);
+                        let (a, b) = pop2!();
                         let v = match num_fast(op, a, b) {
                             Some(v) => v,
                             None => {
@@ -622,17 +630,12 @@ impl Vm {
                         self.stack.push(v);
                     }
                     Instr::Compare(op) => {
-                        let n = self.stack.len();
-                        if n < 2 {
-                            throw!(stack_underflow());
-                        }
-                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        let (a, b) = pop2!();
                         let fast = match (a, b) {
                             (Value::Int(x), Value::Int(y)) => Some(cmp_fast(op, x, y)),
                             (Value::Float(x), Value::Float(y)) => Some(cmp_fast_f(op, x, y)),
                             _ => None,
                         };
-                        self.stack.truncate(n - 2);
                         if let Some(v) = fast {
                             self.stack.push(Value::Bool(v));
                             continue;
@@ -644,22 +647,11 @@ impl Vm {
                         self.stack.push(v);
                     }
                     Instr::CompareJump(op, t) => {
-                        let n = self.stack.len();
-                        if n < 2 {
-                            throw!(stack_underflow());
-                        }
-                        let (a, b) = (self.stack[n - 2], self.stack[n - 1]);
+                        let (a, b) = pop2!();
                         let truth = match (a, b) {
-                            (Value::Int(x), Value::Int(y)) => {
-                                self.stack.truncate(n - 2);
-                                cmp_fast(op, x, y)
-                            }
-                            (Value::Float(x), Value::Float(y)) => {
-                                self.stack.truncate(n - 2);
-                                cmp_fast_f(op, x, y)
-                            }
+                            (Value::Int(x), Value::Int(y)) => cmp_fast(op, x, y),
+                            (Value::Float(x), Value::Float(y)) => cmp_fast_f(op, x, y),
                             _ => {
-                                self.stack.truncate(n - 2);
                                 let r = self.compare_truth(op, a, b);
                                 self.decref(a);
                                 self.decref(b);
