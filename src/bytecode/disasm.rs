@@ -47,7 +47,8 @@ fn jump_target(i: &Instr) -> Option<u32> {
         | CompareFastConstJump(_, _, _, t)
         | CompareFastFastJump(_, _, _, t)
         | CompareConstJump(_, _, t)
-        | IsNoneFastJump(_, _, t) => Some(t),
+        | IsNoneFastJump(_, _, t)
+        | FastJumpIfFalse(_, t) => Some(t),
         _ => None,
     }
 }
@@ -94,6 +95,10 @@ fn name_and_arg(i: &Instr) -> (String, String) {
         Instr::BinaryStoreFast(_, a) => return ("BinaryStoreFast".into(), a.to_string()),
         Instr::CompareConstJump(_, c, t) => return ("CompareConstJump".into(), format!("{c},{t}")),
         Instr::IsNoneFastJump(_, a, t) => return ("IsNoneFastJump".into(), format!("{a},{t}")),
+        Instr::FastJumpIfFalse(a, t) => return ("FastJumpIfFalse".into(), format!("{a},{t}")),
+        Instr::StoreConstSubscrFastFast(a, b, c) => {
+            return ("StoreConstSubscrFastFast".into(), format!("{a},{b},{c}"))
+        }
         Instr::LoadAttrFast(a, _) => return ("LoadAttrFast".into(), a.to_string()),
         Instr::AugStoreAttrFast(_, a, _) => return ("AugStoreAttrFast".into(), a.to_string()),
         Instr::AugStoreSubscrFastConst(_, a, c) => {
@@ -182,6 +187,13 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
         StoreSubscrFastConst(s, c) => {
             format!("{}[{}] =", code.slot_name(s as u32), konst(c as u32))
         }
+        StoreConstSubscrFastFast(a, b, c) => format!(
+            "{}[{}] = {}",
+            code.slot_name(a as u32),
+            code.slot_name(b as u32),
+            konst(c as u32)
+        ),
+        FastJumpIfFalse(a, t) => format!("{}, else to {t}", code.slot_name(a as u32)),
         SubscrFastFast(a, b) => {
             format!("{}[{}]", code.slot_name(a as u32), code.slot_name(b as u32))
         }

@@ -129,6 +129,9 @@ pub enum Instr {
     StoreSubscrFastFast(u16, u16),
     /// `local[const] = TOS` (LoadFast, LoadConst, StoreSubscr fused).
     StoreSubscrFastConst(u16, u16),
+    /// `local[local] = const` (LoadConst, LoadFast2, StoreSubscr fused): the
+    /// container's slot, the index's slot, the constant.
+    StoreConstSubscrFastFast(u16, u16, u16),
     /// The store half of `local[const] op= TOS`: pops the right operand and the
     /// item's value (pushed by `SubscrFastConst`), stores the result. The compiler
     /// uses it only where nothing can rebind the local in between (no `:=`).
@@ -184,6 +187,9 @@ pub enum Instr {
     /// `if local is None:` (false) / `if local is not None:` (true): LoadFast,
     /// LoadConst None, IsOp and PopJumpIfFalse fused; slot, target.
     IsNoneFastJump(bool, u16, u32),
+    /// `if local:` / `while local:` (LoadFast, PopJumpIfFalse fused): slot,
+    /// target taken when the local is false.
+    FastJumpIfFalse(u16, u32),
     Jump(u32),
     /// A loop's back edge: the eval breaker is checked here.
     JumpBackward(u32),

@@ -174,6 +174,14 @@ fn run_here(config: &RunConfig) -> i32 {
         latency_s: config.latency,
         host_latency: vec![],
         loopback: !config.no_loopback,
+        // Without the GIL a crash report may need the sites; with it, only the
+        // reports asked for do.
+        track_sites: !config.gil
+            || config.audit
+            || config.stats
+            || config.stats_json.is_some()
+            || outputs.wanted()
+            || lose_incref_at.is_some(),
     };
     let out: Box<dyn Write + Send> = Box::new(std::io::BufWriter::with_capacity(
         1 << 16,

@@ -218,7 +218,8 @@ fn set_target(i: &mut Instr, t: u32) {
         | CompareFastConstJump(_, _, _, x)
         | CompareFastFastJump(_, _, _, x)
         | CompareConstJump(_, _, x)
-        | IsNoneFastJump(_, _, x) => *x = t,
+        | IsNoneFastJump(_, _, x)
+        | FastJumpIfFalse(_, x) => *x = t,
         _ => {}
     }
 }
@@ -381,6 +382,21 @@ impl<'a> Compiler<'a> {
         let n = sc.b.code.instrs.len();
         let is_label = |p: usize| sc.labels.contains(&(p as u32));
         let fused = match (i, sc.b.code.instrs.as_slice()) {
+            (Instr::PopJumpIfFalse(t), [.., Instr::LoadFast(s)])
+                if *s < 0x10000 && !is_label(n) =>
+            {
+                Some((1, Instr::FastJumpIfFalse(*s as u16, t)))
+            }
+            // The value under the container and index is the constant pushed just
+            // before them (no jump lands in between).
+            (Instr::StoreSubscr, [.., Instr::LoadConst(c), Instr::LoadFast2(ab)])
+                if *c < 0x10000 && !is_label(n) && !is_label(n - 1) =>
+            {
+                Some((
+                    2,
+                    Instr::StoreConstSubscrFastFast((*ab >> 16) as u16, *ab as u16, *c as u16),
+                ))
+            }
             (Instr::LoadFast(b), [.., Instr::LoadFast(a)])
                 if *a < 0x10000 && b < 0x10000 && !is_label(n) =>
             {
@@ -750,8 +766,19 @@ impl<'a> Compiler<'a> {
             }
             StmtKind::While { test, body, orelse } => {
                 let top = self.label();
-                self.expr(test)?;
-                let jf = self.emit(Instr::PopJumpIfFalse(0));
+                // `while True:` (or `while 1:`) tests nothing, as in CPython: the
+                // loop is left only by break, return or an exception.
+                let always = match test.kind {
+                    ExprKind::Bool(b) => b,
+                    ExprKind::Int(i) => i != 0,
+                    _ => false,
+                };
+                let jf = if always {
+                    None
+                } else {
+                    self.expr(test)?;
+                    Some(self.emit(Instr::PopJumpIfFalse(0)))
+                };
                 self.sc().fblocks.push(FBlock::Loop {
                     continue_to: top,
                     breaks: vec![],
@@ -764,7 +791,9 @@ impl<'a> Compiler<'a> {
                     Some(FBlock::Loop { breaks, .. }) => breaks,
                     _ => vec![],
                 };
-                self.patch_here(jf);
+                if let Some(jf) = jf {
+                    self.patch_here(jf);
+                }
                 self.stmts(orelse)?;
                 for b in breaks {
                     self.patch_here(b);

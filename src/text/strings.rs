@@ -822,18 +822,18 @@ pub fn slice_indices(
     };
     fix(&mut st);
     fix(&mut sp);
-    let n = if step < 0 {
-        if sp < st {
-            (st - sp - 1) / (-step) + 1
-        } else {
-            0
-        }
-    } else if st < sp {
-        (sp - st - 1) / step + 1
-    } else {
-        0
+    // Both bounds now lie in [-1, len], so the length is computed in i64 (an
+    // i128 division is a slow library call), without dividing for the
+    // commonest steps.
+    let (st, sp, step) = (st as i64, sp as i64, step as i64);
+    let n = match step {
+        1 => (sp - st).max(0),
+        -1 => (st - sp).max(0),
+        _ if step < 0 && sp < st => (st - sp - 1) / (-step) + 1,
+        _ if step > 0 && st < sp => (sp - st - 1) / step + 1,
+        _ => 0,
     };
-    Ok((st as i64, sp as i64, step as i64, n as i64))
+    Ok((st, sp, step, n))
 }
 
 /// `s[start:stop:step]` for indices already normalised by [`slice_indices`].
@@ -889,4 +889,64 @@ pub fn char_slice(s: &str, start: i64, stop: i64, step: i64) -> String {
         i += stp;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_indices;
+
+    /// The slice's indices, found the slow way: every index of the sequence that
+    /// the slice's walk visits, as Python's `range(len)[slice]` would list them.
+    fn walk(len: i64, start: Option<i64>, stop: Option<i64>, step: i64) -> Vec<i64> {
+        let norm = |v: i64| if v < 0 { v + len } else { v };
+        let (lo, hi) = if step > 0 { (0, len) } else { (-1, len - 1) };
+        let st = start.map_or(if step > 0 { 0 } else { len - 1 }, |v| {
+            norm(v).clamp(lo, hi)
+        });
+        let sp = stop.map_or(if step > 0 { len } else { -1 }, |v| norm(v).clamp(lo, hi));
+        let mut out = vec![];
+        let mut i = st;
+        while (step > 0 && i < sp) || (step < 0 && i > sp) {
+            out.push(i);
+            i += step;
+        }
+        out
+    }
+
+    #[test]
+    fn slice_lengths_match_the_walk() {
+        let bounds = [
+            None,
+            Some(-12),
+            Some(-5),
+            Some(-1),
+            Some(0),
+            Some(1),
+            Some(3),
+            Some(7),
+            Some(40),
+        ];
+        for len in 0..9 {
+            for start in bounds {
+                for stop in bounds {
+                    for step in [-4, -2, -1, 1, 2, 3, 9] {
+                        let (st, _, stp, n) =
+                            slice_indices(len, start, stop, Some(step)).expect("step is not zero");
+                        let got: Vec<i64> = (0..n).map(|k| st + k * stp).collect();
+                        assert_eq!(
+                            got,
+                            walk(len, start, stop, step),
+                            "{len} {start:?} {stop:?} {step}"
+                        );
+                    }
+                }
+            }
+        }
+        let (_, _, _, n) =
+            slice_indices(5, Some(i64::MIN), Some(i64::MAX), Some(i64::MIN)).expect("ok");
+        assert_eq!(n, 0);
+        let (st, _, _, n) = slice_indices(5, None, None, Some(i64::MIN)).expect("ok");
+        assert_eq!((st, n), (4, 1));
+        assert!(slice_indices(5, None, None, Some(0)).is_err());
+    }
 }

@@ -409,7 +409,11 @@ impl Vm {
                     let class = i.class;
                     drop(g);
                     if let Some(f @ Value::Obj(fr)) = self.class_lookup(class, name)? {
-                        if matches!(&*self.get(fr)?, Obj::Function(_)) {
+                        // A function without a closure is known from the slot's
+                        // hint, without its lock; any other function by looking.
+                        if rt.heap.plain_function_code(fr).is_some()
+                            || matches!(&*self.get(fr)?, Obj::Function(_))
+                        {
                             self.incref(f);
                             self.stack.push(f);
                             self.stack.push(obj);

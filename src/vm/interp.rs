@@ -25,6 +25,18 @@ impl Vm {
     /// # Errors
     /// An exception that no handler in the entered frames catches.
     pub fn run(&mut self) -> PyResult<Value> {
+        if self.rt.options.track_sites {
+            self.run_loop::<true>()
+        } else {
+            self.run_loop::<false>()
+        }
+    }
+
+    /// The loop itself, in two copies: with `TRACK`, each instruction records
+    /// where the thread is (for the heap's allocation and free records) and is
+    /// counted (for `--stats`); without it, neither, for runs that report
+    /// neither (see `Options::track_sites`).
+    fn run_loop<const TRACK: bool>(&mut self) -> PyResult<Value> {
         let rt = self.rt;
         let program = &*rt.program;
         'frame: loop {
@@ -95,8 +107,12 @@ impl Vm {
                                 if fc.argc == $argc
                                     && self.frames.len() < rt.recursion_limit.load(Relaxed) as usize
                                 {
-                                    let n = self.stack.len() + fc.extra as usize;
-                                    self.stack.resize(n, Value::Unbound);
+                                    if fc.extra > 0 {
+                                        self.stack.extend(std::iter::repeat_n(
+                                            Value::Unbound,
+                                            fc.extra as usize,
+                                        ));
+                                    }
                                     self.frames.push(super::frames::Frame {
                                         code: code_id,
                                         ip: 0,
@@ -164,9 +180,11 @@ impl Vm {
                 };
                 // Where this thread is, for the heap's allocation and free records
                 // (one store; the crash report turns it into file:line).
-                self.local.site = ((frame.code as u64) << 32) | ip as u64;
+                if TRACK {
+                    self.local.site = ((frame.code as u64) << 32) | ip as u64;
+                    self.instructions += 1;
+                }
                 ip += 1;
-                self.instructions += 1;
                 match ins {
                     Instr::Nop => {}
                     Instr::PopTop => {
@@ -416,6 +434,21 @@ impl Vm {
                         let (obj, idx) =
                             slot_and!(a, b, matches!(ins, Instr::StoreSubscrFastFast(..)));
                         let v = pop!();
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            if let Some(old) = store_list_item(rt, r, i, v) {
+                                self.decref(old);
+                                continue;
+                            }
+                        }
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.set_item(obj, idx, v));
+                    }
+                    Instr::StoreConstSubscrFastFast(a, b, c) => {
+                        // Container and index borrowed from the slots, the value a
+                        // constant: nothing was pushed.
+                        let (obj, idx) = slot_and!(a, b, true);
+                        let v = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        self.incref(v);
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
                             if let Some(old) = store_list_item(rt, r, i, v) {
                                 self.decref(old);
@@ -760,8 +793,10 @@ impl Vm {
                                 self.stack.get(n.wrapping_sub(2)),
                                 self.stack.get(n.wrapping_sub(1)),
                             ) {
-                                self.local.site = ((frame.code as u64) << 32) | ip as u64;
-                                self.instructions += 1;
+                                if TRACK {
+                                    self.local.site = ((frame.code as u64) << 32) | ip as u64;
+                                    self.instructions += 1;
+                                }
                                 if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
                                     self.stack[n - 3] = Value::Int(cur.wrapping_add(step));
                                     let old = std::mem::replace(
@@ -775,6 +810,26 @@ impl Vm {
                                     ip = exit as usize;
                                 }
                             }
+                        }
+                    }
+                    Instr::FastJumpIfFalse(s, t) => {
+                        let v = self.stack[base + s as usize];
+                        let b = match v {
+                            Value::Bool(b) => b,
+                            Value::Int(i) => i != 0,
+                            Value::None => false,
+                            Value::Unbound => throw!(unbound_local(code.slot_name(s as u32))),
+                            _ => {
+                                // Held while its truth is asked (which may run
+                                // `__bool__` or `__len__`), as LoadFast would.
+                                self.incref(v);
+                                let r = self.truthy(v);
+                                self.decref(v);
+                                tri!(r)
+                            }
+                        };
+                        if !b {
+                            ip = t as usize;
                         }
                     }
                     Instr::PopJumpIfFalse(t) => {
@@ -937,26 +992,22 @@ impl Vm {
                         continue 'frame;
                     }
                     Instr::BuildList(n) => {
-                        let at = self.stack.len().saturating_sub(n as usize);
-                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let items = self.pop_n(n as usize);
                         let v = tri!(self.new_list(items));
                         self.stack.push(v);
                     }
                     Instr::BuildTuple(n) => {
-                        let at = self.stack.len().saturating_sub(n as usize);
-                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let items = self.pop_n(n as usize);
                         let v = tri!(self.new_tuple(items));
                         self.stack.push(v);
                     }
                     Instr::BuildDict(n) => {
-                        let at = self.stack.len().saturating_sub(2 * n as usize);
-                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let items = self.pop_n(2 * n as usize);
                         let v = tri!(self.build_dict(items));
                         self.stack.push(v);
                     }
                     Instr::BuildSet(n) => {
-                        let at = self.stack.len().saturating_sub(n as usize);
-                        let items: Vec<Value> = self.stack.drain(at..).collect();
+                        let items = self.pop_n(n as usize);
                         let v = tri!(self.build_set(items));
                         self.stack.push(v);
                     }
@@ -1028,8 +1079,7 @@ impl Vm {
                         self.stack.push(s);
                     }
                     Instr::BuildString(n) => {
-                        let at = self.stack.len().saturating_sub(n as usize);
-                        let parts: Vec<Value> = self.stack.drain(at..).collect();
+                        let parts = self.pop_n(n as usize);
                         let r = self.concat_strings(&parts);
                         for p in parts {
                             self.decref(p);
@@ -1275,6 +1325,17 @@ impl Vm {
         }
     }
 
+    /// The top `n` operands, bottom first, popped (their references move to the
+    /// caller). A copy and a cut: cheaper than draining for the few items of a
+    /// `BuildList`.
+    #[inline]
+    fn pop_n(&mut self, n: usize) -> Vec<Value> {
+        let at = self.stack.len().saturating_sub(n);
+        let items = self.stack[at..].to_vec();
+        self.stack.truncate(at);
+        items
+    }
+
     pub fn truncate_stack(&mut self, depth: usize) {
         // Releasing frees objects only on the heap, never touches the stack, so
         // release in place and cut the stack once.
@@ -1405,7 +1466,7 @@ impl Vm {
 
     /// The value of `target op= operand` from the two values on top (the target's
     /// current value under the operand), which it pops and releases.
-    #[inline]
+    #[inline(always)]
     fn aug_value(&mut self, op: BinOpKind) -> PyResult<Value> {
         let n = self.stack.len();
         if n < 2 {
@@ -1461,6 +1522,21 @@ fn int_fast(op: BinOpKind, x: i64, y: i64) -> Option<Value> {
         BinOpKind::Mul => x.checked_mul(y).map(Value::Int),
         BinOpKind::Mod if y > 0 && x >= 0 => Some(Value::Int(x % y)),
         BinOpKind::FloorDiv if y > 0 && x >= 0 => Some(Value::Int(x / y)),
+        // Python's floor semantics for the other signs: the remainder takes the
+        // divisor's sign, the quotient rounds down (None for y == 0 and for
+        // i64::MIN / -1, which the slow path handles).
+        BinOpKind::Mod => {
+            let r = x.checked_rem(y)?;
+            Some(Value::Int(if r != 0 && (r ^ y) < 0 { r + y } else { r }))
+        }
+        BinOpKind::FloorDiv => {
+            let q = x.checked_div(y)?;
+            let inexact = x.checked_rem(y)? != 0;
+            Some(Value::Int(if inexact && (x ^ y) < 0 { q - 1 } else { q }))
+        }
+        BinOpKind::Pow if (0..=u32::MAX as i64).contains(&y) => {
+            x.checked_pow(y as u32).map(Value::Int)
+        }
         BinOpKind::And => Some(Value::Int(x & y)),
         BinOpKind::Or => Some(Value::Int(x | y)),
         BinOpKind::Xor => Some(Value::Int(x ^ y)),
@@ -1480,6 +1556,13 @@ fn float_fast(op: BinOpKind, x: f64, y: f64) -> Option<Value> {
         BinOpKind::Sub => Some(Value::Float(x - y)),
         BinOpKind::Mul => Some(Value::Float(x * y)),
         BinOpKind::TrueDiv if y != 0.0 => Some(Value::Float(x / y)),
+        // A positive finite base to a finite power is the C library's pow, as in
+        // CPython's float_pow; a result that overflowed is its OverflowError, so
+        // it takes the slow path.
+        BinOpKind::Pow if x > 0.0 && x.is_finite() && y.is_finite() => {
+            let r = x.powf(y);
+            r.is_finite().then_some(Value::Float(r))
+        }
         _ => None,
     }
 }

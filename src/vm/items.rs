@@ -7,7 +7,7 @@
 
 use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::sym;
-use crate::heap::{Dict, DictKey, Obj, StrObj, Value};
+use crate::heap::{Dict, DictKey, Obj, ObjRef, StrObj, Value};
 use crate::text;
 use std::sync::Arc;
 
@@ -108,9 +108,32 @@ impl Vm {
                 return Ok(Err(e));
             }
         };
-        let new_items = self.collect_iterable(v);
+        let new_items = match self.take_temporary_items(v, r) {
+            Some(items) => Ok(items),
+            None => self.collect_iterable(v),
+        };
         self.decref(v);
         Ok(new_items.and_then(|items| self.list_assign_slice(r, a, b, c, items)))
+    }
+
+    /// The items of `v` if it is a list that nothing but the caller refers to
+    /// (a temporary such as the `b[::-1]` of `a[:k] = b[::-1]`): they are moved
+    /// out, their references with them, instead of being copied and counted
+    /// once more only for the emptied list to release them. Never `target`
+    /// itself, and never without the GIL's guarantee that the count is true.
+    fn take_temporary_items(&mut self, v: Value, target: ObjRef) -> Option<Vec<Value>> {
+        let Value::Obj(vr) = v else { return None };
+        if vr == target || self.rt.heap.unguarded() || self.rt.heap.refcount(vr) != 1 {
+            return None;
+        }
+        let items = match &mut *self.get_mut(vr).ok()? {
+            Obj::List(items) => std::mem::take(items),
+            _ => return None,
+        };
+        // The emptied list is freed as a small object: its items' bytes leave
+        // the heap's account here.
+        self.rt.heap.uncharge(items.capacity() * 16);
+        Some(items)
     }
 
     /// `obj[idx]`, a new reference.
@@ -407,8 +430,18 @@ impl Vm {
                 return Ok(());
             };
             let (start, stop, step, n) = text::strings::slice_indices(items.len() as i64, a, b, c)?;
-            if step == 1 {
-                let stop = stop.max(start) as usize;
+            let stop = stop.max(start) as usize;
+            if step == 1 && stop - start as usize == new_items.len() {
+                // Same length (`perm[:k] = perm[k-1::-1]`): replaced in place;
+                // only the old items that are objects need releasing.
+                for (slot, v) in items[start as usize..stop].iter_mut().zip(new_items) {
+                    if let Value::Obj(_) = slot {
+                        released.push(*slot);
+                    }
+                    *slot = v;
+                }
+                Ok(())
+            } else if step == 1 {
                 released.extend(items.splice(start as usize..stop, new_items));
                 Ok(())
             } else if n as usize != new_items.len() {

@@ -101,6 +101,12 @@ pub struct Options {
     /// real (the default); off, they are simulated like any other URL
     /// (`--no-loopback`, which `gilsim serve` passes to every run).
     pub loopback: bool,
+    /// Record, at every instruction, where the thread is and how many
+    /// instructions it ran: the sites that crash reports, the audit and the
+    /// lost-update hook name, and the count of `--stats`. On by default; the
+    /// CLI turns it off for runs that report none of these (a few percent of
+    /// the loop's time).
+    pub track_sites: bool,
 }
 
 impl Default for Options {
@@ -116,6 +122,7 @@ impl Default for Options {
             latency_s: 0.1,
             host_latency: vec![],
             loopback: true,
+            track_sites: true,
         }
     }
 }

@@ -606,14 +606,30 @@ impl Vm {
                     Obj::Instance(_) => {
                         drop(g);
                         if let Some(b) = self.call_dunder(v, sym::__bool__, &[])? {
-                            let t = self.truthy(b);
+                            if let Value::Bool(t) = b {
+                                return Ok(t);
+                            }
+                            let t = self.type_name(b);
                             self.decref(b);
-                            return t;
+                            return Err(PyErr::type_error(format!(
+                                "__bool__ should return bool, returned {t}"
+                            )));
                         }
                         if let Some(n) = self.call_dunder(v, sym::__len__, &[])? {
-                            let t = self.truthy(n);
-                            self.decref(n);
-                            return t;
+                            return match n {
+                                Value::Int(i) if i < 0 => {
+                                    Err(PyErr::value_error("__len__() should return >= 0"))
+                                }
+                                Value::Int(i) => Ok(i != 0),
+                                Value::Bool(b) => Ok(b),
+                                _ => {
+                                    let t = self.type_name(n);
+                                    self.decref(n);
+                                    Err(PyErr::type_error(format!(
+                                        "'{t}' object cannot be interpreted as an integer"
+                                    )))
+                                }
+                            };
                         }
                         true
                     }
