@@ -30,6 +30,18 @@ fn norm(i: i64, len: usize) -> Option<usize> {
     }
 }
 
+/// A slice bound that needs no conversion: None, an int or a bool (None when
+/// it needs the general path of `slice_bounds`).
+#[inline]
+fn plain_bound(v: Value) -> Option<Option<i64>> {
+    match v {
+        Value::None => Some(None),
+        Value::Int(i) => Some(Some(i)),
+        Value::Bool(b) => Some(Some(b as i64)),
+        _ => None,
+    }
+}
+
 /// A slice's start, stop and step, each possibly absent.
 type SliceParts = (Option<i64>, Option<i64>, Option<i64>);
 
@@ -80,6 +92,32 @@ impl Vm {
         c: Value,
     ) -> PyResult<Option<Value>> {
         let Value::Obj(r) = obj else { return Ok(None) };
+        if let (Some(a), Some(b), Some(c)) = (plain_bound(a), plain_bound(b), plain_bound(c)) {
+            // A list sliced by ints: the copy is made under one look at the
+            // list, its items counted while it is still held (see seq_item).
+            let items = {
+                let g = self.get(r)?;
+                match &*g {
+                    Obj::List(items) => {
+                        let (start, _, step, n) =
+                            text::strings::slice_indices(items.len() as i64, a, b, c)?;
+                        let out: Vec<Value> = if step == 1 {
+                            items[start as usize..(start + n) as usize].to_vec()
+                        } else {
+                            (0..n).map(|k| items[(start + k * step) as usize]).collect()
+                        };
+                        for &v in &out {
+                            self.incref(v);
+                        }
+                        Some(out)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(items) = items {
+                return self.new_list(items).map(Some);
+            }
+        }
         if !matches!(&*self.get(r)?, Obj::List(_) | Obj::Tuple(_) | Obj::Str(_)) {
             return Ok(None);
         }
@@ -101,7 +139,11 @@ impl Vm {
             Ok(Obj::List(_)) => {}
             _ => return Err(v),
         }
-        let (a, b, c) = match self.slice_bounds(a, b, c) {
+        let bounds = match (plain_bound(a), plain_bound(b), plain_bound(c)) {
+            (Some(a), Some(b), Some(c)) => Ok((a, b, c)),
+            _ => self.slice_bounds(a, b, c),
+        };
+        let (a, b, c) = match bounds {
             Ok(p) => p,
             Err(e) => {
                 self.decref(v);
