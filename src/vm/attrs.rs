@@ -578,29 +578,42 @@ impl Vm {
     }
 
     /// Contents of a cell (a new reference), or Unbound.
+    #[inline]
     pub fn cell_get(&mut self, cell: Value) -> PyResult<Value> {
         let Value::Obj(r) = cell else {
             return Ok(Value::Unbound);
         };
-        let v = match &*self.get(r)? {
-            Obj::Cell(v) => *v,
-            _ => Value::Unbound,
+        let rt = self.rt;
+        let v = match rt.heap.get(r) {
+            Ok(g) => match &*g {
+                Obj::Cell(v) => *v,
+                _ => Value::Unbound,
+            },
+            Err(e) => return Err(self.heap_error(e)),
         };
-        self.incref(v);
+        rt.heap.incref(&mut self.local, v);
         Ok(v)
     }
 
     /// Store into a cell, taking ownership of `v`.
+    #[inline]
     pub fn cell_set(&mut self, cell: Value, v: Value) -> PyResult<()> {
         let Value::Obj(r) = cell else {
             self.decref(v);
             return Ok(());
         };
-        let old = match &mut *self.get_mut(r)? {
-            Obj::Cell(c) => std::mem::replace(c, v),
-            _ => v,
+        let rt = self.rt;
+        let old = match rt.heap.get_mut(r) {
+            Ok(mut g) => match &mut *g {
+                Obj::Cell(c) => std::mem::replace(c, v),
+                _ => v,
+            },
+            Err(e) => {
+                self.decref(v);
+                return Err(self.heap_error(e));
+            }
         };
-        self.decref(old);
+        rt.heap.decref(&mut self.local, old);
         Ok(())
     }
 

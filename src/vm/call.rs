@@ -234,6 +234,31 @@ impl Vm {
         }
     }
 
+    /// The rest of the frame of a function with a closure called with exactly
+    /// its positional arguments (`fast_call!` in the loop checked the shape):
+    /// its other locals unbound, then its cells. False, with the stack
+    /// untouched, if the function is not what its `aux` word said.
+    #[inline]
+    pub(super) fn push_closure(&mut self, r: ObjRef, fc: &super::FastCall) -> bool {
+        let rt = self.rt;
+        let Ok(g) = rt.heap.get(r) else {
+            return false;
+        };
+        let Obj::Function(f) = &*g else {
+            return false;
+        };
+        if f.closure.len() != fc.nfree as usize {
+            return false;
+        }
+        let n = self.stack.len() + (fc.extra - fc.nfree) as usize;
+        self.stack.resize(n, Value::Unbound);
+        for &c in &f.closure {
+            rt.heap.incref(&mut self.local, c);
+            self.stack.push(c);
+        }
+        true
+    }
+
     /// Call built-in `id` on the arguments above `callee_idx`, after `receiver`
     /// if there is one (borrowed: the caller guarantees that the object at
     /// `callee_idx` holds it until the call returns), and replace callee and

@@ -400,6 +400,10 @@ pub fn no_kwargs(name: &str, kw: &[(Sym, Value)]) -> PyResult<()> {
 }
 
 pub fn kwarg(kw: &[(Sym, Value)], name: &str) -> Option<Value> {
+    // Most calls pass no keywords: skip interning the name (a lock and a hash).
+    if kw.is_empty() {
+        return None;
+    }
     let s = intern(name);
     kw.iter().find(|(k, _)| *k == s).map(|&(_, v)| v)
 }
