@@ -410,7 +410,10 @@ impl Vm {
             return Ok(false);
         }
         let base = callee_idx + 1;
-        let in_order = slot_of[..nkw].iter().enumerate().all(|(j, &p)| p == npos + j);
+        let in_order = slot_of[..nkw]
+            .iter()
+            .enumerate()
+            .all(|(j, &p)| p == npos + j);
         if in_order {
             // `f(x, times=2)` for `def f(x, times=1, ...)`: the values already
             // sit in their slots.

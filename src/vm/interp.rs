@@ -104,7 +104,8 @@ impl Vm {
                         };
                     }
                     if let Some(&Value::Obj(r)) = self.stack.get(callee_idx) {
-                        let depth_ok = || self.frames.len() < rt.recursion_limit.load(Relaxed) as usize;
+                        let depth_ok =
+                            || self.frames.len() < rt.recursion_limit.load(Relaxed) as usize;
                         if let Some(code_id) = rt.heap.plain_function_code(r) {
                             if let Some(fc) = rt.fast_calls.get(code_id as usize) {
                                 if fc.argc == $argc && depth_ok() {

@@ -271,7 +271,10 @@ impl Builtins {
         Ok(Builtins {
             object,
             types,
-            exc_dense: exc.iter().enumerate().all(|(i, c)| c.idx == exc[0].idx + i as u32),
+            exc_dense: exc
+                .iter()
+                .enumerate()
+                .all(|(i, c)| c.idx == exc[0].idx + i as u32),
             exc,
             by_name,
             methods,
