@@ -295,6 +295,7 @@ impl Vm {
     }
 
     /// Pop keyword values (the last `len(kwnames)` arguments) into (name, value) pairs.
+    #[inline]
     fn split_kwargs(
         &mut self,
         _callee_idx: usize,
@@ -304,6 +305,13 @@ impl Vm {
         let Some(Value::Obj(names)) = kwnames else {
             return Ok(Vec::new());
         };
+        self.split_named_kwargs(names)
+    }
+
+    /// `split_kwargs` for a call that has keywords, out of line: most calls
+    /// have none.
+    #[inline(never)]
+    fn split_named_kwargs(&mut self, names: ObjRef) -> PyResult<Vec<(Sym, Value)>> {
         if let Some(syms) = self.rt.kwname_syms.get(&names) {
             let at = self.stack.len().saturating_sub(syms.len());
             let vals = self.stack.drain(at..);
@@ -323,6 +331,7 @@ impl Vm {
         Ok(out)
     }
 
+    #[inline]
     pub fn push_frame(&mut self, code: u32, base: usize) -> PyResult<()> {
         let limit = self
             .rt
