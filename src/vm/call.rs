@@ -250,8 +250,11 @@ impl Vm {
         if f.closure.len() != fc.nfree as usize {
             return false;
         }
-        let n = self.stack.len() + (fc.extra - fc.nfree) as usize;
-        self.stack.resize(n, Value::Unbound);
+        let unbound = (fc.extra - fc.nfree) as usize;
+        if unbound != 0 {
+            self.stack
+                .resize(self.stack.len() + unbound, Value::Unbound);
+        }
         for &c in &f.closure {
             rt.heap.incref(&mut self.local, c);
             self.stack.push(c);
@@ -447,7 +450,9 @@ impl Vm {
             }
         }
         let n = base + code.nlocals() as usize;
-        self.stack.resize(n, Value::Unbound);
+        if n > self.stack.len() {
+            self.stack.resize(n, Value::Unbound);
+        }
         for i in 0..code.cellnames.len() {
             let init = code
                 .cell_args

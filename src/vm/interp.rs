@@ -109,8 +109,11 @@ impl Vm {
                         if let Some(code_id) = rt.heap.plain_function_code(r) {
                             if let Some(fc) = rt.fast_calls.get(code_id as usize) {
                                 if fc.argc == $argc && depth_ok() {
-                                    let n = self.stack.len() + fc.extra as usize;
-                                    self.stack.resize(n, Value::Unbound);
+                                    // (`resize` is a call even when it adds nothing.)
+                                    if fc.extra != 0 {
+                                        let n = self.stack.len() + fc.extra as usize;
+                                        self.stack.resize(n, Value::Unbound);
+                                    }
                                     enter!(code_id);
                                 }
                             }
