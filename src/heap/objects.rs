@@ -404,6 +404,7 @@ impl Obj {
             Obj::Function(f) if f.closure.is_empty() => {
                 ((f.code as u64) << 32) | super::slots::AUX_PLAIN_FUNCTION
             }
+            Obj::Function(f) => ((f.code as u64) << 32) | super::slots::AUX_CLOSURE_FUNCTION,
             _ => 0,
         }
     }

@@ -195,6 +195,8 @@ const LOCAL_CACHE_MAX: usize = 4096;
 
 /// `aux` tag of a function without a closure: code index in the high half.
 pub const AUX_PLAIN_FUNCTION: u64 = 1;
+/// `aux` tag of a function with a closure: code index in the high half.
+pub const AUX_CLOSURE_FUNCTION: u64 = 2;
 
 impl Heap {
     /// A heap that refuses to grow past `max_bytes` (approximately: see `Obj::approx_size`).
@@ -302,6 +304,21 @@ impl Heap {
         let aux = slot.aux.load(Acquire);
         let g2 = slot.gen.load(Acquire);
         if g1 == r.gen && g2 == r.gen && aux & 0xff == AUX_PLAIN_FUNCTION {
+            Some((aux >> 32) as u32)
+        } else {
+            None
+        }
+    }
+
+    /// The code object of a function with a closure, read without the lock as
+    /// `plain_function_code` does (the closure itself is behind the lock).
+    #[inline]
+    pub fn closure_function_code(&self, r: ObjRef) -> Option<u32> {
+        let slot = self.slot(r.idx)?;
+        let g1 = slot.gen.load(Acquire);
+        let aux = slot.aux.load(Acquire);
+        let g2 = slot.gen.load(Acquire);
+        if g1 == r.gen && g2 == r.gen && aux & 0xff == AUX_CLOSURE_FUNCTION {
             Some((aux >> 32) as u32)
         } else {
             None

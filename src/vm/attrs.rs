@@ -12,7 +12,8 @@ use crate::heap::{Obj, ObjRef, TypeTag, Value, ViewKind};
 impl Vm {
     /// The class of a value (a borrowed handle: classes are kept alive elsewhere).
     pub fn type_of(&mut self, v: Value) -> PyResult<ObjRef> {
-        let b = &self.rt.builtins;
+        let rt = self.rt;
+        let b = &rt.builtins;
         let tag = match v {
             Value::None | Value::Unbound => TypeTag::NoneType,
             Value::Bool(_) => TypeTag::Bool,
@@ -46,12 +47,21 @@ impl Vm {
     }
 
     pub fn is_subclass(&mut self, mut c: ObjRef, target: ObjRef) -> bool {
-        if target == self.rt.builtins.object {
+        let rt = self.rt;
+        let b = &rt.builtins;
+        if target == b.object {
             return true;
         }
         for _ in 0..10_000 {
             if c == target {
                 return true;
+            }
+            // Above a built-in exception class, the chain is built-in exception
+            // classes up to `object`: known without the heap.
+            if let Some(k) = b.exc_kind_of(c) {
+                return b
+                    .exc_kind_of(target)
+                    .is_some_and(|t| super::exceptions::kind_is_subclass(k, t));
             }
             // bool is a subclass of int
             let base = match self.rt.heap.get(c).as_deref() {
@@ -68,7 +78,14 @@ impl Vm {
 
     /// Look `name` up along a class chain. Returns a borrowed value.
     pub fn class_lookup(&mut self, mut c: ObjRef, name: Sym) -> PyResult<Option<Value>> {
+        let rt = self.rt;
+        let b = &rt.builtins;
         for _ in 0..10_000 {
+            // Built-in exception classes and `object` have no attributes of their
+            // own and cannot be given any (see `set_attr`), nor can their bases.
+            if c == b.object || b.exc_kind_of(c).is_some() {
+                return Ok(None);
+            }
             let (found, base) = match &*self.get(c)? {
                 Obj::Class(k) => (k.attrs.get(&name).copied(), k.base),
                 _ => (None, None),
@@ -464,6 +481,12 @@ impl Vm {
             Obj::Exception(e) => &mut e.attrs,
             Obj::Function(f) => &mut f.attrs,
             Obj::Module(m) => &mut m.attrs,
+            Obj::Class(k) if &*k.module == "builtins" => {
+                let tn = k.name.clone();
+                drop(g);
+                self.decref(v);
+                return Err(immutable_type(name, &tn));
+            }
             Obj::Class(k) => {
                 let old = k.attrs.insert(name, v);
                 drop(g);
@@ -502,6 +525,11 @@ impl Vm {
         };
         let mut g = self.get_mut(r)?;
         let old = match &mut *g {
+            Obj::Class(k) if &*k.module == "builtins" => {
+                let tn = k.name.clone();
+                drop(g);
+                return Err(immutable_type(name, &tn));
+            }
             Obj::Instance(i) => i
                 .attrs
                 .iter()
@@ -554,29 +582,42 @@ impl Vm {
     }
 
     /// Contents of a cell (a new reference), or Unbound.
+    #[inline]
     pub fn cell_get(&mut self, cell: Value) -> PyResult<Value> {
         let Value::Obj(r) = cell else {
             return Ok(Value::Unbound);
         };
-        let v = match &*self.get(r)? {
-            Obj::Cell(v) => *v,
-            _ => Value::Unbound,
+        let rt = self.rt;
+        let v = match rt.heap.get(r) {
+            Ok(g) => match &*g {
+                Obj::Cell(v) => *v,
+                _ => Value::Unbound,
+            },
+            Err(e) => return Err(self.heap_error(e)),
         };
-        self.incref(v);
+        rt.heap.incref(&mut self.local, v);
         Ok(v)
     }
 
     /// Store into a cell, taking ownership of `v`.
+    #[inline]
     pub fn cell_set(&mut self, cell: Value, v: Value) -> PyResult<()> {
         let Value::Obj(r) = cell else {
             self.decref(v);
             return Ok(());
         };
-        let old = match &mut *self.get_mut(r)? {
-            Obj::Cell(c) => std::mem::replace(c, v),
-            _ => v,
+        let rt = self.rt;
+        let old = match rt.heap.get_mut(r) {
+            Ok(mut g) => match &mut *g {
+                Obj::Cell(c) => std::mem::replace(c, v),
+                _ => v,
+            },
+            Err(e) => {
+                self.decref(v);
+                return Err(self.heap_error(e));
+            }
         };
-        self.decref(old);
+        rt.heap.decref(&mut self.local, old);
         Ok(())
     }
 
@@ -685,6 +726,25 @@ impl Vm {
                 "catching classes that do not inherit from BaseException is not allowed",
             ));
         };
+        // `except ValueError:`, the commonest clause: a built-in class, matched
+        // against the exception's class without looking at `ty` on the heap.
+        let rt = self.rt;
+        if let Some(k) = rt.builtins.exc_kind_of(t) {
+            let Value::Obj(e) = exc else {
+                return Ok(false);
+            };
+            let class = match &*self.get(e)? {
+                Obj::Exception(x) => Some(x.class),
+                _ => None,
+            };
+            return Ok(match class {
+                Some(c) => match rt.builtins.exc_kind_of(c) {
+                    Some(ck) => super::exceptions::kind_is_subclass(ck, k),
+                    None => self.is_subclass(c, t),
+                },
+                None => self.exc_matches(exc, t)?,
+            });
+        }
         let items = match &*self.get(t)? {
             Obj::Tuple(items) => Some(items.to_vec()),
             Obj::Class(_) => None,
@@ -712,6 +772,15 @@ impl Vm {
         let t = self.type_of(v)?;
         Ok(self.is_subclass(t, cls))
     }
+}
+
+/// Built-in classes cannot change, as in CPython: which is also what lets the
+/// VM create and match built-in exceptions without looking their attributes up.
+fn immutable_type(name: Sym, type_name: &str) -> PyErr {
+    PyErr::type_error(format!(
+        "cannot set '{}' attribute of immutable type '{type_name}'",
+        sym_name(name)
+    ))
 }
 
 pub fn tag_of_obj(o: &Obj) -> TypeTag {

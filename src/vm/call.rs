@@ -128,23 +128,20 @@ impl Vm {
             Obj::Function(f) => {
                 let code_id = f.code;
                 let code = &rt.program.codes[code_id as usize];
-                if kwnames.is_none()
-                    && code.is_simple()
-                    && nargs == code.argcount as usize
-                    && code.cellnames.is_empty()
-                    && f.closure.len() == code.freenames.len()
-                {
-                    // Fast path: the arguments are already the first slots; the
-                    // other locals start unbound, and the closure's cells follow.
-                    let n = self.stack.len() + (code.nlocals() as usize).saturating_sub(nargs);
-                    self.stack.resize(n, Value::Unbound);
-                    for &c in &f.closure {
-                        rt.heap.incref(&mut self.local, c);
-                        self.stack.push(c);
+                // The keyword names of a call site are a constant tuple, interned
+                // once at start; names built at run time (`f(**d)`) take the
+                // general binder.
+                let kwsyms: Option<&[Sym]> = match kwnames {
+                    None => Some(&[]),
+                    Some(Value::Obj(n)) => rt.kwname_syms.get(&n).map(|s| &s[..]),
+                    Some(_) => None,
+                };
+                if let Some(kwsyms) = kwsyms {
+                    if self.bind_simple(f, code, callee_idx, nargs, kwsyms)? {
+                        drop(g);
+                        self.push_frame(code_id, callee_idx + 1)?;
+                        return Ok(true);
                     }
-                    drop(g);
-                    self.push_frame(code_id, callee_idx + 1)?;
-                    return Ok(true);
                 }
                 drop(g);
                 self.bind_and_push(r, callee_idx, nargs, kwnames)
@@ -237,6 +234,34 @@ impl Vm {
         }
     }
 
+    /// The rest of the frame of a function with a closure called with exactly
+    /// its positional arguments (`fast_call!` in the loop checked the shape):
+    /// its other locals unbound, then its cells. False, with the stack
+    /// untouched, if the function is not what its `aux` word said.
+    #[inline]
+    pub(super) fn push_closure(&mut self, r: ObjRef, fc: &super::FastCall) -> bool {
+        let rt = self.rt;
+        let Ok(g) = rt.heap.get(r) else {
+            return false;
+        };
+        let Obj::Function(f) = &*g else {
+            return false;
+        };
+        if f.closure.len() != fc.nfree as usize {
+            return false;
+        }
+        let unbound = (fc.extra - fc.nfree) as usize;
+        if unbound != 0 {
+            self.stack
+                .resize(self.stack.len() + unbound, Value::Unbound);
+        }
+        for &c in &f.closure {
+            rt.heap.incref(&mut self.local, c);
+            self.stack.push(c);
+        }
+        true
+    }
+
     /// Call built-in `id` on the arguments above `callee_idx`, after `receiver`
     /// if there is one (borrowed: the caller guarantees that the object at
     /// `callee_idx` holds it until the call returns), and replace callee and
@@ -273,6 +298,7 @@ impl Vm {
     }
 
     /// Pop keyword values (the last `len(kwnames)` arguments) into (name, value) pairs.
+    #[inline]
     fn split_kwargs(
         &mut self,
         _callee_idx: usize,
@@ -282,6 +308,13 @@ impl Vm {
         let Some(Value::Obj(names)) = kwnames else {
             return Ok(Vec::new());
         };
+        self.split_named_kwargs(names)
+    }
+
+    /// `split_kwargs` for a call that has keywords, out of line: most calls
+    /// have none.
+    #[inline(never)]
+    fn split_named_kwargs(&mut self, names: ObjRef) -> PyResult<Vec<(Sym, Value)>> {
         if let Some(syms) = self.rt.kwname_syms.get(&names) {
             let at = self.stack.len().saturating_sub(syms.len());
             let vals = self.stack.drain(at..);
@@ -301,6 +334,7 @@ impl Vm {
         Ok(out)
     }
 
+    #[inline]
     pub fn push_frame(&mut self, code: u32, base: usize) -> PyResult<()> {
         let limit = self
             .rt
@@ -322,6 +356,125 @@ impl Vm {
             is_entry: false,
         });
         Ok(())
+    }
+
+    /// Lay out the frame of a call of `f` without the general binder, when its
+    /// code is simple (no `*args`, `**kwargs`, keyword-only parameters, generator)
+    /// and every parameter gets exactly one value: the positional arguments are
+    /// already the first slots; keyword arguments (`kwsyms` names the last
+    /// `kwsyms.len()` of the `nargs` values on the stack) that name positional
+    /// parameters after them are moved into their slots; the parameters left come
+    /// from the defaults. Then the other locals (unbound), the cells and the
+    /// closure's cells. No allocation but the cells themselves.
+    ///
+    /// Ok(false), with the stack untouched, when the call needs the general
+    /// binder: that includes every call that is an error, so its messages live
+    /// in one place (`bind`).
+    #[inline]
+    fn bind_simple(
+        &mut self,
+        f: &Function,
+        code: &Code,
+        callee_idx: usize,
+        nargs: usize,
+        kwsyms: &[Sym],
+    ) -> PyResult<bool> {
+        /// Keyword arguments bound here at most (`f(a=1, b=2)` has two).
+        const MAX_KW: usize = 8;
+        let rt = self.rt;
+        let argc = code.argcount as usize;
+        let nkw = kwsyms.len();
+        let Some(npos) = nargs.checked_sub(nkw) else {
+            return Ok(false);
+        };
+        if !code.is_simple()
+            || npos > argc
+            || nkw > MAX_KW
+            || argc > 64
+            || f.closure.len() != code.freenames.len()
+            || self.stack.len() != callee_idx + 1 + nargs
+        {
+            return Ok(false);
+        }
+        let first_default = argc.saturating_sub(f.defaults.len());
+        // Which parameter each keyword names, and the set of those (bit i: slot
+        // npos + i), checked for duplicates.
+        let mut slot_of = [0usize; MAX_KW];
+        let mut named = 0u64;
+        if nkw > 0 {
+            let params = &rt.param_syms[f.code as usize];
+            for (j, k) in kwsyms.iter().enumerate() {
+                let Some(p) = params
+                    .get(npos..argc)
+                    .and_then(|ps| ps.iter().position(|s| s == k))
+                else {
+                    return Ok(false);
+                };
+                if named & (1 << p) != 0 {
+                    return Ok(false);
+                }
+                named |= 1 << p;
+                slot_of[j] = npos + p;
+            }
+        }
+        // Every parameter not given must have a default.
+        if (npos..argc).any(|i| i < first_default && named & (1 << (i - npos)) == 0) {
+            return Ok(false);
+        }
+        let base = callee_idx + 1;
+        let in_order = slot_of[..nkw]
+            .iter()
+            .enumerate()
+            .all(|(j, &p)| p == npos + j);
+        if in_order {
+            // `f(x, times=2)` for `def f(x, times=1, ...)`: the values already
+            // sit in their slots.
+            for i in npos + nkw..argc {
+                let d = f.defaults[i - first_default];
+                rt.heap.incref(&mut self.local, d);
+                self.stack.push(d);
+            }
+        } else {
+            let mut vals = [Value::None; MAX_KW];
+            vals[..nkw].copy_from_slice(&self.stack[base + npos..]);
+            self.stack.truncate(base + npos);
+            for i in npos..argc {
+                if named & (1 << (i - npos)) != 0 {
+                    let j = slot_of[..nkw].iter().position(|&p| p == i).unwrap_or(0);
+                    self.stack.push(vals[j]);
+                } else {
+                    let d = f.defaults[i - first_default];
+                    rt.heap.incref(&mut self.local, d);
+                    self.stack.push(d);
+                }
+            }
+        }
+        let n = base + code.nlocals() as usize;
+        if n > self.stack.len() {
+            self.stack.resize(n, Value::Unbound);
+        }
+        for i in 0..code.cellnames.len() {
+            let init = code
+                .cell_args
+                .iter()
+                .find(|(c, _)| *c as usize == i)
+                .map(|&(_, p)| self.stack[base + p as usize])
+                .unwrap_or(Value::Unbound);
+            rt.heap.incref(&mut self.local, init);
+            match rt.heap.alloc(&mut self.local, Obj::Cell(init)) {
+                Ok(c) => self.stack.push(Value::Obj(c)),
+                Err(e) => {
+                    self.decref(init);
+                    self.truncate_stack(callee_idx);
+                    return Err(self.heap_error(e));
+                }
+            }
+        }
+        for &c in &f.closure {
+            rt.heap.incref(&mut self.local, c);
+            self.stack.push(c);
+        }
+        Ok(true)
     }
 
     /// The general case: keywords, defaults, *args, **kwargs, cells, closures.
@@ -352,61 +505,6 @@ impl Vm {
         };
         let code: &Code = &rt.program.codes[f.code as usize];
         let code_id = f.code;
-        // Common case without allocation: positional arguments only, missing ones
-        // from the defaults; cells and closure straight onto the stack.
-        let argc = code.argcount as usize;
-        // Keywords that name positional parameters after the positional
-        // arguments (`f(x, times=2)`) bind without the general path.
-        let params = &rt.param_syms[code_id as usize];
-        // `nargs` counted the keyword values too; split_kwargs took them off.
-        let nargs = nargs.saturating_sub(kw.len());
-        let named = |i: &usize| kw.iter().any(|(k, _)| Some(k) == params.get(*i));
-        let kw_fits = (nargs..argc).filter(named).count() == kw.len();
-        let first_default = argc.saturating_sub(f.defaults.len());
-        let fills = |i: usize| i >= first_default || named(&i);
-        if code.is_simple() && nargs <= argc && kw_fits && (nargs..argc).all(fills) {
-            let mut kw = kw;
-            for i in nargs..argc {
-                if let Some(p) = kw.iter().position(|(k, _)| Some(k) == params.get(i)) {
-                    let (_, v) = kw.swap_remove(p);
-                    self.stack.push(v);
-                    continue;
-                }
-                let d = f.defaults[i - first_default];
-                rt.heap.incref(&mut self.local, d);
-                self.stack.push(d);
-            }
-            // (kw_fits: every keyword was used exactly once.)
-            for _ in argc..code.nlocals() as usize {
-                self.stack.push(Value::Unbound);
-            }
-            let base = callee_idx + 1;
-            for (i, _) in code.cellnames.iter().enumerate() {
-                let init = code
-                    .cell_args
-                    .iter()
-                    .find(|(c, _)| *c as usize == i)
-                    .map(|&(_, p)| self.stack[base + p as usize])
-                    .unwrap_or(Value::Unbound);
-                rt.heap.incref(&mut self.local, init);
-                match rt.heap.alloc(&mut self.local, Obj::Cell(init)) {
-                    Ok(c) => self.stack.push(Value::Obj(c)),
-                    Err(e) => {
-                        drop(g);
-                        self.decref(init);
-                        self.truncate_stack(callee_idx);
-                        return Err(self.heap_error(e));
-                    }
-                }
-            }
-            for &c in &f.closure {
-                rt.heap.incref(&mut self.local, c);
-                self.stack.push(c);
-            }
-            drop(g);
-            self.push_frame(code_id, base)?;
-            return Ok(true);
-        }
         let defaults = f.defaults.clone();
         let kwdefaults = f.kwdefaults.clone();
         let closure = f.closure.clone();

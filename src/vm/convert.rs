@@ -246,6 +246,36 @@ impl Vm {
     }
 
     /// `str(v)`.
+    /// `str(v)` as a new reference: `v` itself when it is a str, and the single
+    /// str argument of a built-in exception (not a KeyError, whose str is a
+    /// repr) itself, as CPython returns them; otherwise a new string.
+    pub fn str_obj(&mut self, v: Value) -> PyResult<Value> {
+        if let Value::Obj(r) = v {
+            let rt = self.rt;
+            let same = match &*self.get(r)? {
+                Obj::Str(_) => Some(v),
+                Obj::Exception(e) => match (rt.builtins.exc_kind_of(e.class), &e.args[..]) {
+                    (Some(k), &[a @ Value::Obj(_)])
+                        if !super::exceptions::kind_is_subclass(k, super::ExcKind::KeyError) =>
+                    {
+                        Some(a)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(Value::Obj(s)) = same {
+                let is_str = s == r || matches!(&*self.get(s)?, Obj::Str(_));
+                if is_str {
+                    self.incref(Value::Obj(s));
+                    return Ok(Value::Obj(s));
+                }
+            }
+        }
+        let s = self.str_of(v)?;
+        self.new_string(s)
+    }
+
     pub fn str_of(&mut self, v: Value) -> PyResult<String> {
         let Value::Obj(r) = v else {
             return self.repr(v);
@@ -261,12 +291,27 @@ impl Vm {
                 self.repr(v)
             }
             Obj::Exception(e) => {
+                let rt = self.rt;
+                // A built-in exception class has no `__str__` of its own (its
+                // attributes cannot change): only user classes are looked at.
+                let kind = rt.builtins.exc_kind_of(e.class);
+                if let (Some(k), [a]) = (kind, &e.args[..]) {
+                    let a = *a;
+                    drop(g);
+                    return if super::exceptions::kind_is_subclass(k, super::ExcKind::KeyError) {
+                        self.repr(a)
+                    } else {
+                        self.str_of(a)
+                    };
+                }
                 let args = e.args.clone();
                 drop(g);
-                if let Some(s) = self.call_dunder(v, sym::__str__, &[])? {
-                    return self.expect_str(s, "__str__");
+                if kind.is_none() {
+                    if let Some(s) = self.call_dunder(v, sym::__str__, &[])? {
+                        return self.expect_str(s, "__str__");
+                    }
                 }
-                let key_error = self.rt.builtins.exc_class(super::ExcKind::KeyError);
+                let key_error = rt.builtins.exc_class(super::ExcKind::KeyError);
                 let is_key_error = {
                     let t = self.type_of(v)?;
                     self.is_subclass(t, key_error)

@@ -115,6 +115,21 @@ impl From<crate::text::PyErr> for PyErr {
     }
 }
 
+/// Whether built-in exception class `k` is `t` or a subclass of it: a walk up
+/// `EXC_TABLE`, with no heap access (built-in classes cannot change).
+pub fn kind_is_subclass(mut k: ExcKind, t: ExcKind) -> bool {
+    loop {
+        if k == t {
+            return true;
+        }
+        let parent = EXC_TABLE[k as usize].1;
+        if parent == k {
+            return false;
+        }
+        k = parent;
+    }
+}
+
 pub fn kind_from_index(i: u8) -> ExcKind {
     // EXC_TABLE and ExcKind are generated together, in the same order.
     const ALL: &[ExcKind] = &{

@@ -95,33 +95,46 @@ impl Vm {
                     self.stack.push(v);
                 }};
             }
-            // The commonest call, inline: a function without a closure whose
-            // parameters are exactly the positional arguments given (they are
-            // already its first slots). Enters the callee's frame, or falls through.
+            // The commonest call, inline: a function whose parameters are
+            // exactly the positional arguments given (they are already its first
+            // slots). Only a function with a closure takes its lock, to copy its
+            // cells. Enters the callee's frame, or falls through.
             macro_rules! fast_call {
                 ($callee_idx:expr, $argc:expr) => {
                     let callee_idx: usize = $callee_idx;
+                    macro_rules! enter {
+                        ($code_id:expr) => {
+                            self.frames.push(super::frames::Frame {
+                                code: $code_id,
+                                ip: 0,
+                                base: callee_idx as u32 + 1,
+                                block_base: self.blocks.len() as u32,
+                                handling_base: self.handling.len() as u32,
+                                is_entry: false,
+                            });
+                            continue 'frame;
+                        };
+                    }
                     if let Some(&Value::Obj(r)) = self.stack.get(callee_idx) {
+                        let depth_ok =
+                            || self.frames.len() < rt.recursion_limit.load(Relaxed) as usize;
                         if let Some(code_id) = rt.heap.plain_function_code(r) {
                             if let Some(fc) = rt.fast_calls.get(code_id as usize) {
-                                if fc.argc == $argc
-                                    && self.frames.len() < rt.recursion_limit.load(Relaxed) as usize
-                                {
-                                    if fc.extra > 0 {
+                                if fc.argc == $argc && depth_ok() {
+                                    // (`resize` is a call even when it adds nothing.)
+                                    if fc.extra != 0 {
                                         self.stack.extend(std::iter::repeat_n(
                                             Value::Unbound,
                                             fc.extra as usize,
                                         ));
                                     }
-                                    self.frames.push(super::frames::Frame {
-                                        code: code_id,
-                                        ip: 0,
-                                        base: callee_idx as u32 + 1,
-                                        block_base: self.blocks.len() as u32,
-                                        handling_base: self.handling.len() as u32,
-                                        is_entry: false,
-                                    });
-                                    continue 'frame;
+                                    enter!(code_id);
+                                }
+                            }
+                        } else if let Some(code_id) = rt.heap.closure_function_code(r) {
+                            if let Some(fc) = rt.fast_calls.get(code_id as usize) {
+                                if fc.argc == $argc && depth_ok() && self.push_closure(r, fc) {
+                                    enter!(code_id);
                                 }
                             }
                         }

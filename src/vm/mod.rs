@@ -131,12 +131,16 @@ impl Default for Options {
 /// How a call to a code object can skip the general argument binder: when the
 /// code takes exactly `argc` positional arguments and nothing else (no `*args`,
 /// keyword-only parameters, cells, generator or coroutine), a call with `argc`
-/// positional arguments only needs `extra` more slots, set unbound.
+/// positional arguments only needs `extra` more slots, set unbound (or, for
+/// the free variables of a function with a closure, its cells).
 #[derive(Clone, Copy, Debug)]
 pub struct FastCall {
     /// `u32::MAX` when the code never takes the fast path.
     pub argc: u32,
     pub extra: u32,
+    /// How many of the `extra` slots are free variables (the last ones): a
+    /// function with a closure fills them with its cells.
+    pub nfree: u32,
 }
 
 impl FastCall {
@@ -145,11 +149,13 @@ impl FastCall {
             FastCall {
                 argc: code.argcount,
                 extra: code.nslots() - code.argcount,
+                nfree: code.freenames.len() as u32,
             }
         } else {
             FastCall {
                 argc: u32::MAX,
                 extra: 0,
+                nfree: 0,
             }
         }
     }
@@ -430,6 +436,8 @@ impl Vm {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn heap_error(&mut self, e: HeapError) -> PyErr {
         match e {
             HeapError::Full => PyErr::new(ExcKind::MemoryError, ""),

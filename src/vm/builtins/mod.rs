@@ -143,6 +143,8 @@ pub struct Builtins {
     pub object: ObjRef,
     types: FxHashMap<TypeTag, ObjRef>,
     exc: Vec<ObjRef>,
+    /// Whether `exc` holds consecutive slots (see `exc_kind_of`).
+    exc_dense: bool,
     by_name: FxHashMap<&'static str, Value>,
     methods: FxHashMap<(TypeTag, Sym), Value>,
     fn_objs: Vec<Value>,
@@ -269,6 +271,10 @@ impl Builtins {
         Ok(Builtins {
             object,
             types,
+            exc_dense: exc
+                .iter()
+                .enumerate()
+                .all(|(i, c)| c.idx == exc[0].idx + i as u32),
             exc,
             by_name,
             methods,
@@ -285,6 +291,24 @@ impl Builtins {
 
     pub fn exc_class(&self, kind: ExcKind) -> ObjRef {
         self.exc.get(kind as usize).copied().unwrap_or(self.object)
+    }
+
+    /// Which built-in exception class `class` is, if it is one, without taking
+    /// its lock. The classes are allocated one after another on a fresh heap, so
+    /// the slot index gives the candidate and one comparison confirms it (were
+    /// they ever not, `exc_dense` says so and every class is compared).
+    #[inline]
+    pub fn exc_kind_of(&self, class: ObjRef) -> Option<ExcKind> {
+        let i = if self.exc_dense {
+            let i = class.idx.wrapping_sub(self.exc.first()?.idx) as usize;
+            if self.exc.get(i) != Some(&class) {
+                return None;
+            }
+            i
+        } else {
+            self.exc.iter().position(|&c| c == class)?
+        };
+        Some(kind_from_index(i as u8))
     }
 
     /// A global built-in by name (borrowed).
@@ -379,6 +403,10 @@ pub fn no_kwargs(name: &str, kw: &[(Sym, Value)]) -> PyResult<()> {
 }
 
 pub fn kwarg(kw: &[(Sym, Value)], name: &str) -> Option<Value> {
+    // Most calls pass no keywords: skip interning the name (a lock and a hash).
+    if kw.is_empty() {
+        return None;
+    }
     let s = intern(name);
     kw.iter().find(|(k, _)| *k == s).map(|&(_, v)| v)
 }

@@ -43,14 +43,7 @@ pub fn construct(
                     let n = 24 - w.len();
                     vm.new_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
                 }
-                Some(v) => {
-                    if vm.str_arc(v).is_some() {
-                        vm.incref(v);
-                        return Ok(v);
-                    }
-                    let s = vm.str_of(v)?;
-                    vm.new_string(s)
-                }
+                Some(v) => vm.str_obj(v),
             }
         }
         TypeTag::List => {
