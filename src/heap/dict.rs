@@ -1,13 +1,24 @@
 //! Dicts: insertion-ordered, keyed by Python's notion of equal keys.
 //!
-//! Like CPython's compact dict, entries sit in an append-only vector (which gives the
-//! iteration order) and a hash index maps each key to its entry; deleting leaves a
-//! hole that a later compaction squeezes out, so deletion is O(1) and order survives.
+//! The layout is CPython's compact dict (the design notes at the top of
+//! Objects/dictobject.c): entries sit in an append-only vector, which gives the
+//! iteration order, and a separate open-addressing table of `u32` indices maps a
+//! hash to an entry. Deleting leaves a hole in the entries and a "dummy" in the
+//! index (so that probe chains through it stay intact); holes and dummies go when
+//! the table is next rebuilt, which only an insertion does. So deletion is O(1)
+//! and order survives it.
+//!
+//! Each entry keeps its key's hash, so a probe compares hashes before keys and a
+//! rebuild never re-hashes. Ints hash to themselves (-1 to -2), as in CPython:
+//! sequential int keys then land in sequential index slots, which keeps large
+//! tables cache-friendly exactly where CPython's are.
 //!
 //! A `DictKey` is the key's hashable *content* (the int, the string's text, a tuple's
 //! item keys), computed by the VM before the dict is locked. Keys that Python
 //! considers equal map to the same `DictKey`: `1`, `1.0` and `True` are all `Int(1)`.
 //! Instances of user classes are keyed by identity (Toy does not call `__hash__`).
+//! Lookups take a `KeyRef`, which can also be a borrowed string with its hash
+//! (cached in the string object), so the hot paths build no owned key.
 
 use super::value::Value;
 use num_bigint::BigInt;
@@ -17,7 +28,7 @@ use std::sync::Arc;
 pub enum DictKey {
     None,
     Int(i64),
-    /// Boxed so that a key (and a hash-table bucket) stays small.
+    /// Boxed so that a key (and an entry) stays small.
     Big(Box<BigInt>),
     /// A float that is not equal to any int: keyed by its bits.
     Float(u64),
@@ -27,80 +38,183 @@ pub enum DictKey {
     Id(u32, u32),
 }
 
+/// MurmurHash3's 64-bit finaliser: every input bit reaches the low bits, which
+/// pick the first index slot.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
+    x ^ (x >> 33)
+}
+
+/// The hash of a string's text, as a `DictKey::Str` and a `KeyRef::Str` use it
+/// (`StrObj` caches it, with 0 meaning "not yet": so it is never 0). FNV-1a over
+/// 8-byte words, then mixed.
+pub fn str_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325 ^ s.len() as u64;
+    let b = s.as_bytes();
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x100000001b3);
+        h ^= h >> 29;
+    }
+    for &x in chunks.remainder() {
+        h = (h ^ x as u64).wrapping_mul(0x100000001b3);
+    }
+    mix(h).max(1)
+}
+
+/// An int's hash: the int itself, except that -1 hashes to -2 as in CPython
+/// (where -1 means "error" in C).
+fn int_hash(i: i64) -> u64 {
+    if i == -1 {
+        -2i64 as u64
+    } else {
+        i as u64
+    }
+}
+
 impl DictKey {
-    /// A 64-bit digest of the key's content; `KeyHasher` mixes it.
-    fn digest(&self) -> u64 {
+    /// The key's hash as the dict uses it.
+    pub fn digest(&self) -> u64 {
         match self {
             DictKey::None => 0x6e6f6e65,
-            DictKey::Int(i) => *i as u64,
-            DictKey::Float(b) => *b,
-            DictKey::Str(s) => {
-                // FNV-1a over 8-byte words: quick for the short keys programs use.
-                let mut h: u64 = 0xcbf29ce484222325 ^ s.len() as u64;
-                let b = s.as_bytes();
-                let mut chunks = b.chunks_exact(8);
-                for c in &mut chunks {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(c);
-                    h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x100000001b3);
-                    h ^= h >> 29;
-                }
-                for &x in chunks.remainder() {
-                    h = (h ^ x as u64).wrapping_mul(0x100000001b3);
-                }
-                h
-            }
+            DictKey::Int(i) => int_hash(*i),
+            DictKey::Float(b) => mix(*b),
+            DictKey::Str(s) => str_hash(s),
             DictKey::Big(b) => {
                 let (_, digits) = b.to_u64_digits();
-                digits
+                mix(digits
                     .iter()
-                    .fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3))
+                    .fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3)))
             }
-            DictKey::Tuple(items) => items
+            DictKey::Tuple(items) => mix(items
                 .iter()
-                .fold(0x345678, |h: u64, k| (h ^ k.digest()).wrapping_mul(1000003)),
+                .fold(0x345678, |h: u64, k| (h ^ k.digest()).wrapping_mul(1000003))),
             DictKey::Id(i, g) => ((*g as u64) << 32) | *i as u64,
         }
     }
 }
 
+/// For `hash()` and any other std map of keys.
 impl std::hash::Hash for DictKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.digest());
     }
 }
 
-/// Finishes a key digest with a full 64-bit mixer (MurmurHash3's finaliser), so
-/// that sequential ints spread over the hash table's buckets and control bits.
-#[derive(Default, Clone, Copy)]
-pub struct KeyHasher(u64);
+/// A key to look up: an owned key's content, or a string borrowed from its
+/// object together with its hash.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyRef<'a> {
+    Key(&'a DictKey),
+    Str(&'a Arc<str>, u64),
+}
 
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51afd7ed558ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
-        x ^ (x >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
+impl KeyRef<'_> {
+    #[inline]
+    fn hash(&self) -> u64 {
+        match self {
+            KeyRef::Key(DictKey::Int(i)) => int_hash(*i),
+            KeyRef::Key(k) => k.digest(),
+            KeyRef::Str(_, h) => *h,
         }
     }
-    fn write_u64(&mut self, x: u64) {
-        self.0 ^= x;
+
+    #[inline]
+    fn matches(&self, stored: &DictKey) -> bool {
+        match (self, stored) {
+            (KeyRef::Key(DictKey::Int(a)), DictKey::Int(b)) => a == b,
+            (KeyRef::Key(k), _) => *k == stored,
+            (KeyRef::Str(a, _), DictKey::Str(b)) => a.as_bytes() == b.as_bytes(),
+            (KeyRef::Str(..), _) => false,
+        }
+    }
+
+    fn to_owned(self) -> DictKey {
+        match self {
+            KeyRef::Key(k) => k.clone(),
+            KeyRef::Str(s, _) => DictKey::Str(Arc::clone(s)),
+        }
     }
 }
 
-type KeyMap = std::collections::HashMap<DictKey, u32, std::hash::BuildHasherDefault<KeyHasher>>;
+/// An index slot that never held an entry: a probe stops here.
+const EMPTY: u32 = u32::MAX;
+/// An index slot whose entry was deleted: a probe goes on past it.
+const DUMMY: u32 = u32::MAX - 1;
+/// The smallest index table (CPython's PyDict_MINSIZE).
+const MIN_SIZE: usize = 8;
+
+/// How many entries an index table of `size` slots takes before it is rebuilt:
+/// two thirds, CPython's USABLE_FRACTION, so that probe chains stay short.
+fn usable(size: usize) -> usize {
+    size * 2 / 3
+}
+
+/// The smallest index table (a power of two) with room for `n` entries.
+fn size_for(n: usize) -> usize {
+    let mut size = MIN_SIZE;
+    while usable(size) < n {
+        size *= 2;
+    }
+    size
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    hash: u64,
+    key: DictKey,
+    k: Value,
+    v: Value,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Dict {
-    /// (key, value) in insertion order; `None` where an entry was deleted.
-    entries: Vec<Option<(Value, Value)>>,
-    index: KeyMap,
+    /// Entry positions by hash (open addressing); a power of two long, or empty
+    /// before the first insertion.
+    indices: Vec<u32>,
+    /// Entries in insertion order; `None` where an entry was deleted.
+    entries: Vec<Option<Entry>>,
+    /// Live entries.
+    used: usize,
+    /// Insertions left before the index table must be rebuilt. Deletions do not
+    /// give any back: their dummies still lengthen probes until the rebuild.
+    free: usize,
+}
+
+/// The probe sequence of CPython's dict (Objects/dictobject.c): slot
+/// `i = i*5 + perturb + 1`, with `perturb` the hash shifted right by 5 bits at
+/// every step, so that the hash's high bits take part and the sequence, once
+/// `perturb` is zero, visits every slot of the power-of-two table.
+struct Probe {
+    i: usize,
+    perturb: u64,
+    mask: usize,
+}
+
+impl Probe {
+    #[inline]
+    fn new(hash: u64, size: usize) -> Self {
+        let mask = size - 1;
+        Probe {
+            i: hash as usize & mask,
+            perturb: hash,
+            mask,
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) {
+        self.perturb >>= 5;
+        self.i = (self.i.wrapping_mul(5))
+            .wrapping_add(self.perturb as usize)
+            .wrapping_add(1)
+            & self.mask;
+    }
 }
 
 impl Dict {
@@ -109,27 +223,73 @@ impl Dict {
     }
 
     pub fn with_capacity(n: usize) -> Self {
+        if n == 0 {
+            return Self::default();
+        }
+        let size = size_for(n);
         Dict {
-            entries: Vec::with_capacity(n),
-            index: KeyMap::with_capacity_and_hasher(n, Default::default()),
+            indices: vec![EMPTY; size],
+            entries: Vec::with_capacity(usable(size)),
+            used: 0,
+            free: usable(size),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.used
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.used == 0
+    }
+
+    /// (index slot, entry position) of the key, if present.
+    #[inline]
+    fn find(&self, key: KeyRef<'_>, hash: u64) -> Option<(usize, usize)> {
+        if self.indices.is_empty() {
+            return None;
+        }
+        let mut p = Probe::new(hash, self.indices.len());
+        loop {
+            let ix = self.indices[p.i];
+            if ix == EMPTY {
+                return None;
+            }
+            if ix != DUMMY {
+                if let Some(e) = &self.entries[ix as usize] {
+                    if e.hash == hash && key.matches(&e.key) {
+                        return Some((p.i, ix as usize));
+                    }
+                }
+            }
+            p.next();
+        }
+    }
+
+    /// The first EMPTY slot on the key's probe sequence.
+    fn empty_slot(&self, hash: u64) -> usize {
+        let mut p = Probe::new(hash, self.indices.len());
+        while self.indices[p.i] != EMPTY {
+            p.next();
+        }
+        p.i
+    }
+
+    pub fn get_ref(&self, key: KeyRef<'_>) -> Option<Value> {
+        let (_, pos) = self.find(key, key.hash())?;
+        self.entries[pos].as_ref().map(|e| e.v)
+    }
+
+    pub fn contains_ref(&self, key: KeyRef<'_>) -> bool {
+        self.find(key, key.hash()).is_some()
     }
 
     pub fn get(&self, k: &DictKey) -> Option<Value> {
-        let &i = self.index.get(k)?;
-        self.entries[i as usize].map(|(_, v)| v)
+        self.get_ref(KeyRef::Key(k))
     }
 
     pub fn contains(&self, k: &DictKey) -> bool {
-        self.index.contains_key(k)
+        self.contains_ref(KeyRef::Key(k))
     }
 
     /// Insert or overwrite. Returns the replaced value (its reference now belongs to
@@ -138,59 +298,110 @@ impl Dict {
     /// existed, the dict keeps its original key object and the passed `key` is
     /// returned too, for the caller to release (CPython keeps the first key object).
     pub fn insert(&mut self, k: DictKey, key: Value, value: Value) -> Option<(Value, Value)> {
-        // One probe of the index for both outcomes.
-        let next = self.entries.len() as u32;
-        match self.index.entry(k) {
-            std::collections::hash_map::Entry::Occupied(o) => {
-                let i = *o.get();
-                if let Some(entry) = self.entries.get_mut(i as usize).and_then(|e| e.as_mut()) {
-                    let old = std::mem::replace(&mut entry.1, value);
-                    return Some((key, old));
+        self.insert_with(KeyRef::Key(&k), || k.clone(), key, value)
+    }
+
+    /// `insert` with a borrowed key; its owned content is made only if it is new.
+    pub fn insert_ref(&mut self, k: KeyRef<'_>, key: Value, value: Value) -> Option<(Value, Value)> {
+        self.insert_with(k, || k.to_owned(), key, value)
+    }
+
+    fn insert_with(
+        &mut self,
+        k: KeyRef<'_>,
+        owned: impl FnOnce() -> DictKey,
+        key: Value,
+        value: Value,
+    ) -> Option<(Value, Value)> {
+        let hash = k.hash();
+        // One probe finds either the key or the slot where it goes.
+        let mut slot = None;
+        if !self.indices.is_empty() {
+            let mut p = Probe::new(hash, self.indices.len());
+            loop {
+                let ix = self.indices[p.i];
+                if ix == EMPTY {
+                    slot = Some(p.i);
+                    break;
                 }
-                // An index entry without a live slot cannot happen; repair it.
-                *o.into_mut() = next;
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(next);
+                if ix != DUMMY {
+                    if let Some(e) = &mut self.entries[ix as usize] {
+                        if e.hash == hash && k.matches(&e.key) {
+                            let old = std::mem::replace(&mut e.v, value);
+                            return Some((key, old));
+                        }
+                    }
+                }
+                p.next();
             }
         }
-        self.entries.push(Some((key, value)));
+        let slot = match slot {
+            Some(s) if self.free > 0 => s,
+            _ => {
+                // Room for twice the live entries (CPython 3.11's GROWTH_RATE).
+                self.rebuild(size_for((self.used * 2).max(1)));
+                self.empty_slot(hash)
+            }
+        };
+        self.indices[slot] = self.entries.len() as u32;
+        self.entries.push(Some(Entry {
+            hash,
+            key: owned(),
+            k: key,
+            v: value,
+        }));
+        self.used += 1;
+        self.free -= 1;
         None
     }
 
-    /// Remove a key: returns its (key, value), both references now the caller's.
-    pub fn remove(&mut self, k: &DictKey) -> Option<(Value, Value)> {
-        let i = self.index.remove(k)?;
-        let e = self.entries.get_mut(i as usize)?.take();
-        if self.entries.len() > 16 && self.index.len() * 2 < self.entries.len() {
-            self.compact();
+    /// A new index table of `size` slots over the live entries, holes squeezed out
+    /// (so iterators that walk by position must not outlive an insertion: the VM's
+    /// raise on a size change first).
+    fn rebuild(&mut self, size: usize) {
+        if self.entries.len() != self.used {
+            self.entries.retain(|e| e.is_some());
         }
-        e
-    }
-
-    fn compact(&mut self) {
-        let mut slot_of_old = Vec::with_capacity(self.entries.len());
-        let mut kept = Vec::with_capacity(self.index.len());
-        for e in self.entries.drain(..) {
-            slot_of_old.push(kept.len() as u32);
-            if e.is_some() {
-                kept.push(e);
+        let cap = usable(size);
+        if self.entries.capacity() < cap {
+            self.entries.reserve_exact(cap - self.entries.len());
+        }
+        self.indices.clear();
+        self.indices.resize(size, EMPTY);
+        for (pos, e) in self.entries.iter().enumerate() {
+            if let Some(e) = e {
+                let i = self.empty_slot(e.hash);
+                self.indices[i] = pos as u32;
             }
         }
-        for v in self.index.values_mut() {
-            *v = slot_of_old[*v as usize];
-        }
-        self.entries = kept;
+        self.free = cap - self.used;
+    }
+
+    /// Remove a key: returns its (key, value), both references now the caller's.
+    pub fn remove_ref(&mut self, k: KeyRef<'_>) -> Option<(Value, Value)> {
+        let (slot, pos) = self.find(k, k.hash())?;
+        self.indices[slot] = DUMMY;
+        let e = self.entries[pos].take()?;
+        self.used -= 1;
+        Some((e.k, e.v))
+    }
+
+    pub fn remove(&mut self, k: &DictKey) -> Option<(Value, Value)> {
+        self.remove_ref(KeyRef::Key(k))
     }
 
     /// Live entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (Value, Value)> + '_ {
-        self.entries.iter().filter_map(|e| *e)
+        self.entries
+            .iter()
+            .filter_map(|e| e.as_ref().map(|e| (e.k, e.v)))
     }
 
     /// The `n`-th entry slot (live or a hole), for iterators that walk by position.
     pub fn entry_at(&self, pos: usize) -> Option<Option<(Value, Value)>> {
-        self.entries.get(pos).copied()
+        self.entries
+            .get(pos)
+            .map(|e| e.as_ref().map(|e| (e.k, e.v)))
     }
 
     pub fn slots_len(&self) -> usize {
@@ -198,16 +409,19 @@ impl Dict {
     }
 
     /// Remove and return the last entry (dict.popitem).
-    pub fn pop_last(
-        &mut self,
-        key_of: impl Fn(Value) -> Option<DictKey>,
-    ) -> Option<(Value, Value)> {
+    pub fn pop_last(&mut self) -> Option<(Value, Value)> {
         while let Some(e) = self.entries.pop() {
-            if let Some((k, v)) = e {
-                if let Some(dk) = key_of(k) {
-                    self.index.remove(&dk);
+            if let Some(e) = e {
+                // The index slot that points at the popped position becomes a
+                // dummy; `free` is not given back (see the field).
+                let pos = self.entries.len() as u32;
+                let mut p = Probe::new(e.hash, self.indices.len());
+                while self.indices[p.i] != pos {
+                    p.next();
                 }
-                return Some((k, v));
+                self.indices[p.i] = DUMMY;
+                self.used -= 1;
+                return Some((e.k, e.v));
             }
         }
         None
@@ -215,8 +429,14 @@ impl Dict {
 
     /// Empty the dict, handing every reference it held to the caller.
     pub fn take_all(&mut self) -> Vec<(Value, Value)> {
-        self.index.clear();
-        self.entries.drain(..).flatten().collect()
+        self.indices = Vec::new();
+        self.used = 0;
+        self.free = 0;
+        std::mem::take(&mut self.entries)
+            .into_iter()
+            .flatten()
+            .map(|e| (e.k, e.v))
+            .collect()
     }
 }
 
@@ -254,5 +474,39 @@ mod tests {
             d.iter().next(),
             Some((Value::Int(81), Value::Int(0)))
         ));
+    }
+
+    #[test]
+    fn growth_popitem_and_clear() {
+        let mut d = Dict::new();
+        for i in -500..500 {
+            assert!(d
+                .insert(DictKey::Int(i), Value::Int(i), Value::Int(i))
+                .is_none());
+        }
+        assert_eq!(d.len(), 1000);
+        // -1 and -2 share a hash and stay two keys.
+        assert!(matches!(d.get(&DictKey::Int(-1)), Some(Value::Int(-1))));
+        assert!(matches!(d.get(&DictKey::Int(-2)), Some(Value::Int(-2))));
+        let s: Arc<str> = Arc::from("k");
+        d.insert(DictKey::Str(s.clone()), Value::None, Value::Int(7));
+        assert!(matches!(
+            d.get_ref(KeyRef::Str(&s, str_hash(&s))),
+            Some(Value::Int(7))
+        ));
+        assert!(matches!(d.pop_last(), Some((Value::None, Value::Int(7)))));
+        assert!(!d.contains(&DictKey::Str(s)));
+        for i in -500..490 {
+            assert!(d.remove(&DictKey::Int(i)).is_some());
+        }
+        for i in 1000..2000 {
+            d.insert(DictKey::Int(i), Value::Int(i), Value::Int(i));
+        }
+        assert_eq!(d.len(), 1010);
+        assert_eq!(d.iter().next().map(|(k, _)| k), Some(Value::Int(490)));
+        assert_eq!(d.take_all().len(), 1010);
+        assert!(d.is_empty() && d.get(&DictKey::Int(1500)).is_none());
+        d.insert(DictKey::None, Value::None, Value::None);
+        assert_eq!(d.len(), 1);
     }
 }

@@ -7,9 +7,31 @@
 
 use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::sym;
-use crate::heap::{Dict, DictKey, Obj, StrObj, Value};
+use crate::heap::{Dict, DictKey, KeyRef, Obj, StrObj, Value};
 use crate::text;
 use std::sync::Arc;
+
+/// A dict key held for one lookup. A str is borrowed under its object's read
+/// guard, with the hash the object caches, so the lookup neither copies nor
+/// re-hashes the text; any other key is its owned content (`Vm::dict_key`).
+///
+/// Holding a str's guard while the dict is locked cannot deadlock: nothing
+/// write-locks a live str (strings are immutable), and read guards are
+/// recursive. Like any guard, it must be dropped before references are released.
+pub enum HeldKey {
+    Str(parking_lot::MappedRwLockReadGuard<'static, StrObj>),
+    Owned(DictKey),
+}
+
+impl HeldKey {
+    #[inline]
+    pub fn key_ref(&self) -> KeyRef<'_> {
+        match self {
+            HeldKey::Str(s) => KeyRef::Str(&s.s, s.hash()),
+            HeldKey::Owned(k) => KeyRef::Key(k),
+        }
+    }
+}
 
 fn index_of(v: Value) -> Option<i64> {
     match v {
@@ -178,12 +200,22 @@ impl Vm {
                     None => Err(PyErr::index_error("string index out of range")),
                 }
             }
-            Obj::Dict(_) => {
-                drop(g);
-                let k = self.dict_key(idx)?;
-                let v = match &*self.get(r)? {
-                    Obj::Dict(d) => d.get(&k),
-                    _ => None,
+            Obj::Dict(d) => {
+                let v = if let Value::Obj(_) = idx {
+                    drop(g);
+                    let k = self.held_key(idx)?;
+                    let v = match &*self.get(r)? {
+                        Obj::Dict(d) => d.get_ref(k.key_ref()),
+                        _ => None,
+                    };
+                    drop(k);
+                    v
+                } else {
+                    // An int, float, bool or None: its content takes no lock,
+                    // so the dict's guard can stay.
+                    let v = d.get(&self.dict_key(idx)?);
+                    drop(g);
+                    v
                 };
                 match v {
                     Some(v) => {
@@ -491,11 +523,12 @@ impl Vm {
                 }
             }
             1 => {
-                let k = self.dict_key(idx)?;
+                let k = self.held_key(idx)?;
                 let old = match &mut *self.get_mut(r)? {
-                    Obj::Dict(d) => d.remove(&k),
+                    Obj::Dict(d) => d.remove_ref(k.key_ref()),
                     _ => None,
                 };
+                drop(k);
                 match old {
                     Some((k, v)) => {
                         self.decref(k);
@@ -524,6 +557,22 @@ impl Vm {
                 )))
             }
         }
+    }
+
+    /// A key for one dict lookup (see `HeldKey`).
+    #[inline]
+    pub fn held_key(&mut self, v: Value) -> PyResult<HeldKey> {
+        if let Value::Obj(r) = v {
+            let g = self.get(r)?;
+            match parking_lot::RwLockReadGuard::try_map(g, |o| match o {
+                Obj::Str(s) => Some(s),
+                _ => None,
+            }) {
+                Ok(s) => return Ok(HeldKey::Str(s)),
+                Err(g) => drop(g),
+            }
+        }
+        Ok(HeldKey::Owned(self.dict_key(v)?))
     }
 
     /// The hashable content of a dict key (see `heap::dict`).
@@ -572,7 +621,7 @@ impl Vm {
 
     /// `d[k] = v` on a dict; takes ownership of `k` and `v`.
     pub fn dict_set(&mut self, d: Value, k: Value, v: Value) -> PyResult<()> {
-        let key = match self.dict_key(k) {
+        let key = match self.held_key(k) {
             Ok(key) => key,
             Err(e) => {
                 self.decref(k);
@@ -581,6 +630,7 @@ impl Vm {
             }
         };
         let Value::Obj(r) = d else {
+            drop(key);
             self.decref(k);
             self.decref(v);
             return Err(PyErr::type_error("not a dict"));
@@ -590,6 +640,7 @@ impl Vm {
             let mut g = match self.get_mut(r) {
                 Ok(g) => g,
                 Err(e) => {
+                    drop(key);
                     self.decref(k);
                     self.decref(v);
                     return Err(e);
@@ -598,7 +649,7 @@ impl Vm {
             match &mut *g {
                 Obj::Dict(dd) => {
                     let before = dd.slots_len();
-                    let o = dd.insert(key, k, v);
+                    let o = dd.insert_ref(key.key_ref(), k, v);
                     grew = dd.slots_len() > before;
                     o
                 }
@@ -608,6 +659,7 @@ impl Vm {
                 }
             }
         };
+        drop(key);
         if grew {
             if let Err(e) = self.rt.heap.charge(48) {
                 let err = self.heap_error(e);
@@ -653,13 +705,14 @@ impl Vm {
 
     /// Add a borrowed value to a set.
     pub fn set_add(&mut self, s: Value, v: Value) -> PyResult<()> {
-        let key = self.dict_key(v)?;
+        let key = self.held_key(v)?;
         let Value::Obj(r) = s else { return Ok(()) };
         self.incref(v);
         let old = match &mut *self.get_mut(r)? {
-            Obj::Set(d) => d.insert(key, v, Value::None),
+            Obj::Set(d) => d.insert_ref(key.key_ref(), v, Value::None),
             _ => Some((v, Value::None)),
         };
+        drop(key);
         if let Some((a, _)) = old {
             self.decref(a);
         }

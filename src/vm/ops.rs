@@ -448,10 +448,8 @@ impl Vm {
                     s.push_str(&sb.s);
                     drop(gb);
                     drop(ga);
-                    let obj = crate::heap::StrObj {
-                        s: std::sync::Arc::from(s.as_str()),
-                        nchars,
-                    };
+                    let obj =
+                        crate::heap::StrObj::with_nchars(std::sync::Arc::from(s.as_str()), nchars);
                     self.scratch = s;
                     return Ok(Some(self.alloc(Obj::Str(obj))?));
                 }
@@ -891,11 +889,12 @@ impl Vm {
                     _ => r,
                 };
                 drop(g);
-                let k = self.dict_key(item)?;
-                Ok(match &*self.get(target)? {
-                    Obj::Dict(d) | Obj::Set(d) => d.contains(&k),
+                let k = self.held_key(item)?;
+                let found = match &*self.get(target)? {
+                    Obj::Dict(d) | Obj::Set(d) => d.contains_ref(k.key_ref()),
                     _ => false,
-                })
+                };
+                Ok(found)
             }
             Obj::Range { start, stop, step } => {
                 let (a, b, c) = (*start, *stop, *step);

@@ -46,12 +46,32 @@ fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
 }
 
 fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "get")?;
-    arity("get", &args[1..], 1, 2)?;
-    let k = vm.dict_key(args[1])?;
-    let v = match &*vm.get(r)? {
-        Obj::Dict(d) => d.get(&k),
+    // The common `d.get(k)` / `d.get(k, default)` locks the dict once; anything
+    // else (a wrong receiver or argument count) goes the checked way for its error.
+    let found = match (args.first(), args.len()) {
+        (Some(&Value::Obj(r)), 2 | 3) => {
+            let k = vm.held_key(args[1]);
+            let g = vm.get(r)?;
+            match (&*g, k) {
+                (Obj::Dict(d), Ok(k)) => Some(d.get_ref(k.key_ref())),
+                (Obj::Dict(_), Err(e)) => return Err(e),
+                _ => None,
+            }
+        }
         _ => None,
+    };
+    let v = match found {
+        Some(v) => v,
+        None => {
+            let r = this(vm, args, "get")?;
+            arity("get", &args[1..], 1, 2)?;
+            let k = vm.held_key(args[1])?;
+            let v = match &*vm.get(r)? {
+                Obj::Dict(d) => d.get_ref(k.key_ref()),
+                _ => None,
+            };
+            v
+        }
     };
     let v = v.unwrap_or(args.get(2).copied().unwrap_or(Value::None));
     vm.incref(v);
@@ -70,11 +90,12 @@ fn view(vm: &mut Vm, args: &[Value], kind: ViewKind) -> PyResult<Value> {
 fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let r = this(vm, args, "pop")?;
     arity("pop", &args[1..], 1, 2)?;
-    let k = vm.dict_key(args[1])?;
+    let k = vm.held_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Dict(d) => d.remove(&k),
+        Obj::Dict(d) => d.remove_ref(k.key_ref()),
         _ => None,
     };
+    drop(k);
     match old {
         Some((key, v)) => {
             vm.decref(key);
@@ -153,24 +174,16 @@ fn clear(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 
 fn popitem(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let r = this(vm, args, "popitem")?;
-    let last = match &*vm.get(r)? {
-        Obj::Dict(d) => d.iter().last(),
+    let last = match &mut *vm.get_mut(r)? {
+        Obj::Dict(d) => d.pop_last(),
         _ => None,
     };
-    let Some((k, _)) = last else {
-        return Err(PyErr::new(
+    match last {
+        Some((k, v)) => vm.new_tuple(vec![k, v]),
+        None => Err(PyErr::new(
             ExcKind::KeyError,
             "'popitem(): dictionary is empty'",
-        ));
-    };
-    let key = vm.dict_key(k)?;
-    let old = match &mut *vm.get_mut(r)? {
-        Obj::Dict(d) => d.remove(&key),
-        _ => None,
-    };
-    match old {
-        Some((k, v)) => vm.new_tuple(vec![k, v]),
-        None => Ok(Value::None),
+        )),
     }
 }
 
