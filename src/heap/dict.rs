@@ -8,19 +8,26 @@
 //! the table is next rebuilt, which only an insertion does. So deletion is O(1)
 //! and order survives it.
 //!
-//! Each entry keeps its key's hash, so a probe compares hashes before keys and a
-//! rebuild never re-hashes. Ints hash to themselves (-1 to -2), as in CPython:
-//! sequential int keys then land in sequential index slots, which keeps large
-//! tables cache-friendly exactly where CPython's are.
+//! An entry is the key's hash, the key object and the value: 40 bytes, so a table
+//! of a million entries touches as little memory as it can. A probe compares
+//! hashes before keys, and a rebuild never re-hashes. Ints hash to themselves
+//! (-1 to -2), as in CPython: sequential int keys then land in sequential index
+//! slots, which keeps large tables cache-friendly exactly where CPython's are.
 //!
-//! A `DictKey` is the key's hashable *content* (the int, the string's text, a tuple's
+//! A `DictKey` is a key's hashable *content* (the int, the string's text, a tuple's
 //! item keys), computed by the VM before the dict is locked. Keys that Python
-//! considers equal map to the same `DictKey`: `1`, `1.0` and `True` are all `Int(1)`.
+//! considers equal have the same content: `1`, `1.0` and `True` are all `Int(1)`.
 //! Instances of user classes are keyed by identity (Toy does not call `__hash__`).
-//! Lookups take a `KeyRef`, which can also be a borrowed string with its hash
-//! (cached in the string object), so the hot paths build no owned key.
+//! Lookups take a `KeyRef`: a content, or a string object borrowed with its hash
+//! (cached in the object), so the hot paths build no owned key. A stored key is
+//! compared with it through the heap: ints, floats and identities from the key
+//! value alone, strings, big ints and tuples by reading the key object. Those are
+//! immutable, so nothing write-locks them and reading them while the dict is
+//! locked cannot deadlock (see `heap::slots`).
 
-use super::value::Value;
+use super::objects::Obj;
+use super::slots::Heap;
+use super::value::{ObjRef, Value};
 use num_bigint::BigInt;
 use std::sync::Arc;
 
@@ -46,6 +53,32 @@ fn mix(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
     x ^ (x >> 33)
+}
+
+/// The content of a key that is not a heap object (None, bool, int, float): `1`,
+/// `1.0` and `True` are all `Int(1)`.
+#[inline]
+pub fn scalar_key(v: Value) -> Option<DictKey> {
+    Some(match v {
+        Value::None | Value::Unbound => DictKey::None,
+        Value::Bool(b) => DictKey::Int(b as i64),
+        Value::Int(i) => DictKey::Int(i),
+        Value::Float(f) => {
+            // 2**63 as a float: the integral floats below it (and from -2**63)
+            // are i64s, those beyond are big ints, as their int equals are.
+            const I64_END: f64 = 9.223372036854775808e18;
+            if f.fract() != 0.0 || !f.is_finite() {
+                DictKey::Float(f.to_bits())
+            } else if (-I64_END..I64_END).contains(&f) {
+                DictKey::Int(f as i64)
+            } else {
+                DictKey::Big(Box::new(
+                    num_traits::FromPrimitive::from_f64(f).unwrap_or_default(),
+                ))
+            }
+        }
+        Value::Obj(_) => return None,
+    })
 }
 
 /// The hash of a string's text, as a `DictKey::Str` and a `KeyRef::Str` use it
@@ -106,12 +139,12 @@ impl std::hash::Hash for DictKey {
     }
 }
 
-/// A key to look up: an owned key's content, or a string borrowed from its
-/// object together with its hash.
+/// A key to look up: a content, or a string object (with its text and hash)
+/// borrowed for the lookup.
 #[derive(Clone, Copy, Debug)]
 pub enum KeyRef<'a> {
     Key(&'a DictKey),
-    Str(&'a Arc<str>, u64),
+    Str(ObjRef, &'a str, u64),
 }
 
 impl KeyRef<'_> {
@@ -120,25 +153,53 @@ impl KeyRef<'_> {
         match self {
             KeyRef::Key(DictKey::Int(i)) => int_hash(*i),
             KeyRef::Key(k) => k.digest(),
-            KeyRef::Str(_, h) => *h,
+            KeyRef::Str(_, _, h) => *h,
         }
     }
 
+    /// Is the stored key object `stored` equal to this key?
     #[inline]
-    fn matches(&self, stored: &DictKey) -> bool {
-        match (self, stored) {
-            (KeyRef::Key(DictKey::Int(a)), DictKey::Int(b)) => a == b,
-            (KeyRef::Key(k), _) => *k == stored,
-            (KeyRef::Str(a, _), DictKey::Str(b)) => a.as_bytes() == b.as_bytes(),
-            (KeyRef::Str(..), _) => false,
+    fn matches(&self, heap: &Heap, stored: Value) -> bool {
+        match self {
+            KeyRef::Str(r, s, _) => match stored {
+                Value::Obj(q) if q == *r => true,
+                Value::Obj(q) => text_is(heap, q, s),
+                _ => false,
+            },
+            KeyRef::Key(k) => key_matches(heap, k, stored),
         }
     }
+}
 
-    fn to_owned(self) -> DictKey {
-        match self {
-            KeyRef::Key(k) => k.clone(),
-            KeyRef::Str(s, _) => DictKey::Str(Arc::clone(s)),
+/// Is the object `q` a string with the text `s`?
+fn text_is(heap: &Heap, q: ObjRef, s: &str) -> bool {
+    match heap.get(q).as_deref() {
+        Ok(Obj::Str(t)) => t.s.as_bytes() == s.as_bytes(),
+        _ => false,
+    }
+}
+
+/// Is the stored key object `stored` equal to the key with content `k`?
+fn key_matches(heap: &Heap, k: &DictKey, stored: Value) -> bool {
+    match (k, stored) {
+        (DictKey::Int(i), Value::Int(j)) => *i == j,
+        (DictKey::Id(i, g), Value::Obj(q)) => q.idx == *i && q.gen == *g,
+        (DictKey::Str(s), Value::Obj(q)) => text_is(heap, q, s),
+        (DictKey::Big(b), Value::Obj(q)) => {
+            matches!(heap.get(q).as_deref(), Ok(Obj::BigInt(c)) if c == &**b)
         }
+        (DictKey::Tuple(items), Value::Obj(q)) => {
+            let stored_items = match heap.get(q).as_deref() {
+                Ok(Obj::Tuple(t)) if t.len() == items.len() => t.to_vec(),
+                _ => return false,
+            };
+            items
+                .iter()
+                .zip(stored_items)
+                .all(|(k, v)| key_matches(heap, k, v))
+        }
+        (_, Value::Obj(_)) => false,
+        (k, v) => scalar_key(v).as_ref() == Some(k),
     }
 }
 
@@ -167,7 +228,6 @@ fn size_for(n: usize) -> usize {
 #[derive(Clone, Debug)]
 struct Entry {
     hash: u64,
-    key: DictKey,
     k: Value,
     v: Value,
 }
@@ -245,7 +305,7 @@ impl Dict {
 
     /// (index slot, entry position) of the key, if present.
     #[inline]
-    fn find(&self, key: KeyRef<'_>, hash: u64) -> Option<(usize, usize)> {
+    fn find(&self, heap: &Heap, key: KeyRef<'_>, hash: u64) -> Option<(usize, usize)> {
         if self.indices.is_empty() {
             return None;
         }
@@ -257,7 +317,7 @@ impl Dict {
             }
             if ix != DUMMY {
                 if let Some(e) = &self.entries[ix as usize] {
-                    if e.hash == hash && key.matches(&e.key) {
+                    if e.hash == hash && key.matches(heap, e.k) {
                         return Some((p.i, ix as usize));
                     }
                 }
@@ -275,21 +335,23 @@ impl Dict {
         p.i
     }
 
-    pub fn get_ref(&self, key: KeyRef<'_>) -> Option<Value> {
-        let (_, pos) = self.find(key, key.hash())?;
+    /// The value of a key (borrowed). The heap is needed to compare keys that
+    /// are objects; the same for every method that takes it.
+    pub fn get_ref(&self, heap: &Heap, key: KeyRef<'_>) -> Option<Value> {
+        let (_, pos) = self.find(heap, key, key.hash())?;
         self.entries[pos].as_ref().map(|e| e.v)
     }
 
-    pub fn contains_ref(&self, key: KeyRef<'_>) -> bool {
-        self.find(key, key.hash()).is_some()
+    pub fn contains_ref(&self, heap: &Heap, key: KeyRef<'_>) -> bool {
+        self.find(heap, key, key.hash()).is_some()
     }
 
-    pub fn get(&self, k: &DictKey) -> Option<Value> {
-        self.get_ref(KeyRef::Key(k))
+    pub fn get(&self, heap: &Heap, k: &DictKey) -> Option<Value> {
+        self.get_ref(heap, KeyRef::Key(k))
     }
 
-    pub fn contains(&self, k: &DictKey) -> bool {
-        self.contains_ref(KeyRef::Key(k))
+    pub fn contains(&self, heap: &Heap, k: &DictKey) -> bool {
+        self.contains_ref(heap, KeyRef::Key(k))
     }
 
     /// Insert or overwrite. Returns the replaced value (its reference now belongs to
@@ -297,19 +359,21 @@ impl Dict {
     /// keeps the references to `key` and `value` the caller passed in. When the key
     /// existed, the dict keeps its original key object and the passed `key` is
     /// returned too, for the caller to release (CPython keeps the first key object).
-    pub fn insert(&mut self, k: DictKey, key: Value, value: Value) -> Option<(Value, Value)> {
-        self.insert_with(KeyRef::Key(&k), || k.clone(), key, value)
-    }
-
-    /// `insert` with a borrowed key; its owned content is made only if it is new.
-    pub fn insert_ref(&mut self, k: KeyRef<'_>, key: Value, value: Value) -> Option<(Value, Value)> {
-        self.insert_with(k, || k.to_owned(), key, value)
-    }
-
-    fn insert_with(
+    pub fn insert(
         &mut self,
+        heap: &Heap,
+        k: &DictKey,
+        key: Value,
+        value: Value,
+    ) -> Option<(Value, Value)> {
+        self.insert_ref(heap, KeyRef::Key(k), key, value)
+    }
+
+    /// `insert` with a borrowed key.
+    pub fn insert_ref(
+        &mut self,
+        heap: &Heap,
         k: KeyRef<'_>,
-        owned: impl FnOnce() -> DictKey,
         key: Value,
         value: Value,
     ) -> Option<(Value, Value)> {
@@ -326,7 +390,7 @@ impl Dict {
                 }
                 if ix != DUMMY {
                     if let Some(e) = &mut self.entries[ix as usize] {
-                        if e.hash == hash && k.matches(&e.key) {
+                        if e.hash == hash && k.matches(heap, e.k) {
                             let old = std::mem::replace(&mut e.v, value);
                             return Some((key, old));
                         }
@@ -346,7 +410,6 @@ impl Dict {
         self.indices[slot] = self.entries.len() as u32;
         self.entries.push(Some(Entry {
             hash,
-            key: owned(),
             k: key,
             v: value,
         }));
@@ -378,16 +441,16 @@ impl Dict {
     }
 
     /// Remove a key: returns its (key, value), both references now the caller's.
-    pub fn remove_ref(&mut self, k: KeyRef<'_>) -> Option<(Value, Value)> {
-        let (slot, pos) = self.find(k, k.hash())?;
+    pub fn remove_ref(&mut self, heap: &Heap, k: KeyRef<'_>) -> Option<(Value, Value)> {
+        let (slot, pos) = self.find(heap, k, k.hash())?;
         self.indices[slot] = DUMMY;
         let e = self.entries[pos].take()?;
         self.used -= 1;
         Some((e.k, e.v))
     }
 
-    pub fn remove(&mut self, k: &DictKey) -> Option<(Value, Value)> {
-        self.remove_ref(KeyRef::Key(k))
+    pub fn remove(&mut self, heap: &Heap, k: &DictKey) -> Option<(Value, Value)> {
+        self.remove_ref(heap, KeyRef::Key(k))
     }
 
     /// Live entries in insertion order.
@@ -444,19 +507,28 @@ impl Dict {
 mod tests {
     use super::*;
 
+    fn heap() -> Heap {
+        Heap::new(1 << 30, Default::default())
+    }
+
+    #[test]
+    fn entries_are_small() {
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 40);
+    }
+
     #[test]
     fn order_survives_deletes_and_compaction() {
+        let h = heap();
         let mut d = Dict::new();
         for i in 0..100 {
-            assert!(d
-                .insert(DictKey::Int(i), Value::Int(i), Value::Int(i * 2))
+            assert!(d.insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i * 2))
                 .is_none());
         }
         for i in (0..100).step_by(2) {
-            assert!(d.remove(&DictKey::Int(i)).is_some());
+            assert!(d.remove(&h, &DictKey::Int(i)).is_some());
         }
         for i in 0..80 {
-            let _ = d.remove(&DictKey::Int(i));
+            let _ = d.remove(&h, &DictKey::Int(i));
         }
         let keys: Vec<i64> = d
             .iter()
@@ -466,10 +538,10 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, (81..100).step_by(2).collect::<Vec<_>>());
-        assert!(matches!(d.get(&DictKey::Int(99)), Some(Value::Int(198))));
-        assert!(d.get(&DictKey::Int(98)).is_none());
+        assert!(matches!(d.get(&h, &DictKey::Int(99)), Some(Value::Int(198))));
+        assert!(d.get(&h, &DictKey::Int(98)).is_none());
         // overwrite keeps position
-        d.insert(DictKey::Int(81), Value::Int(81), Value::Int(0));
+        d.insert(&h, &DictKey::Int(81), Value::Int(81), Value::Int(0));
         assert!(matches!(
             d.iter().next(),
             Some((Value::Int(81), Value::Int(0)))
@@ -478,35 +550,36 @@ mod tests {
 
     #[test]
     fn growth_popitem_and_clear() {
+        let h = heap();
         let mut d = Dict::new();
         for i in -500..500 {
-            assert!(d
-                .insert(DictKey::Int(i), Value::Int(i), Value::Int(i))
+            assert!(d.insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i))
                 .is_none());
         }
         assert_eq!(d.len(), 1000);
         // -1 and -2 share a hash and stay two keys.
-        assert!(matches!(d.get(&DictKey::Int(-1)), Some(Value::Int(-1))));
-        assert!(matches!(d.get(&DictKey::Int(-2)), Some(Value::Int(-2))));
-        let s: Arc<str> = Arc::from("k");
-        d.insert(DictKey::Str(s.clone()), Value::None, Value::Int(7));
+        assert!(matches!(d.get(&h, &DictKey::Int(-1)), Some(Value::Int(-1))));
+        assert!(matches!(d.get(&h, &DictKey::Int(-2)), Some(Value::Int(-2))));
+        // A key value that is not an object is compared by its content.
+        d.insert(&h, &DictKey::Int(3), Value::Float(3.0), Value::Int(7));
         assert!(matches!(
-            d.get_ref(KeyRef::Str(&s, str_hash(&s))),
+            d.get(&h, &DictKey::Int(3)),
             Some(Value::Int(7))
         ));
-        assert!(matches!(d.pop_last(), Some((Value::None, Value::Int(7)))));
-        assert!(!d.contains(&DictKey::Str(s)));
+        d.insert(&h, &DictKey::Float(0.5f64.to_bits()), Value::Float(0.5), Value::Int(8));
+        assert!(matches!(d.pop_last(), Some((Value::Float(_), Value::Int(8)))));
+        assert!(!d.contains(&h, &DictKey::Float(0.5f64.to_bits())));
         for i in -500..490 {
-            assert!(d.remove(&DictKey::Int(i)).is_some());
+            assert!(d.remove(&h, &DictKey::Int(i)).is_some());
         }
         for i in 1000..2000 {
-            d.insert(DictKey::Int(i), Value::Int(i), Value::Int(i));
+            d.insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i));
         }
         assert_eq!(d.len(), 1010);
         assert_eq!(d.iter().next().map(|(k, _)| k), Some(Value::Int(490)));
         assert_eq!(d.take_all().len(), 1010);
-        assert!(d.is_empty() && d.get(&DictKey::Int(1500)).is_none());
-        d.insert(DictKey::None, Value::None, Value::None);
+        assert!(d.is_empty() && d.get(&h, &DictKey::Int(1500)).is_none());
+        d.insert(&h, &DictKey::None, Value::None, Value::None);
         assert_eq!(d.len(), 1);
     }
 }

@@ -239,11 +239,15 @@ pub enum IterState {
         stop: i64,
         step: i64,
     },
-    /// Walks a dict's entry slots: 0 keys, 1 values, 2 items.
+    /// Walks a dict's entry slots: 0 keys, 1 values, 2 items. `len` is the
+    /// dict's size when the walk began (usize::MAX once a change was reported):
+    /// as in CPython, a walk over a dict whose size changed raises RuntimeError
+    /// (positions move when an insertion rebuilds the table).
     Dict {
         dict: Value,
         pos: usize,
         what: u8,
+        len: usize,
     },
     Reversed {
         seq: Value,

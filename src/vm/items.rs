@@ -19,7 +19,10 @@ use std::sync::Arc;
 /// write-locks a live str (strings are immutable), and read guards are
 /// recursive. Like any guard, it must be dropped before references are released.
 pub enum HeldKey {
-    Str(parking_lot::MappedRwLockReadGuard<'static, StrObj>),
+    Str(
+        crate::heap::ObjRef,
+        parking_lot::MappedRwLockReadGuard<'static, StrObj>,
+    ),
     Owned(DictKey),
 }
 
@@ -27,7 +30,7 @@ impl HeldKey {
     #[inline]
     pub fn key_ref(&self) -> KeyRef<'_> {
         match self {
-            HeldKey::Str(s) => KeyRef::Str(&s.s, s.hash()),
+            HeldKey::Str(r, s) => KeyRef::Str(*r, &s.s, s.hash()),
             HeldKey::Owned(k) => KeyRef::Key(k),
         }
     }
@@ -205,7 +208,7 @@ impl Vm {
                     drop(g);
                     let k = self.held_key(idx)?;
                     let v = match &*self.get(r)? {
-                        Obj::Dict(d) => d.get_ref(k.key_ref()),
+                        Obj::Dict(d) => d.get_ref(&self.rt.heap, k.key_ref()),
                         _ => None,
                     };
                     drop(k);
@@ -213,7 +216,7 @@ impl Vm {
                 } else {
                     // An int, float, bool or None: its content takes no lock,
                     // so the dict's guard can stay.
-                    let v = d.get(&self.dict_key(idx)?);
+                    let v = d.get(&self.rt.heap, &self.dict_key(idx)?);
                     drop(g);
                     v
                 };
@@ -525,7 +528,7 @@ impl Vm {
             1 => {
                 let k = self.held_key(idx)?;
                 let old = match &mut *self.get_mut(r)? {
-                    Obj::Dict(d) => d.remove_ref(k.key_ref()),
+                    Obj::Dict(d) => d.remove_ref(&self.rt.heap, k.key_ref()),
                     _ => None,
                 };
                 drop(k);
@@ -568,7 +571,7 @@ impl Vm {
                 Obj::Str(s) => Some(s),
                 _ => None,
             }) {
-                Ok(s) => return Ok(HeldKey::Str(s)),
+                Ok(s) => return Ok(HeldKey::Str(r, s)),
                 Err(g) => drop(g),
             }
         }
@@ -577,45 +580,34 @@ impl Vm {
 
     /// The hashable content of a dict key (see `heap::dict`).
     pub fn dict_key(&mut self, v: Value) -> PyResult<DictKey> {
-        Ok(match v {
-            Value::None | Value::Unbound => DictKey::None,
-            Value::Bool(b) => DictKey::Int(b as i64),
-            Value::Int(i) => DictKey::Int(i),
-            Value::Float(f) => {
-                if f.fract() == 0.0 && f.abs() < 9.2e18 {
-                    DictKey::Int(f as i64)
-                } else {
-                    DictKey::Float(f.to_bits())
+        let Value::Obj(r) = v else {
+            return Ok(crate::heap::dict::scalar_key(v).unwrap_or(DictKey::None));
+        };
+        let g = self.get(r)?;
+        Ok(match &*g {
+            Obj::Str(s) => DictKey::Str(s.s.clone()),
+            Obj::BigInt(b) => DictKey::Big(Box::new(b.clone())),
+            Obj::Tuple(items) => {
+                let items = items.to_vec();
+                drop(g);
+                let mut keys = Vec::with_capacity(items.len());
+                for i in items {
+                    keys.push(self.dict_key(i)?);
                 }
+                DictKey::Tuple(keys.into_boxed_slice())
             }
-            Value::Obj(r) => {
-                let g = self.get(r)?;
-                match &*g {
-                    Obj::Str(s) => DictKey::Str(s.s.clone()),
-                    Obj::BigInt(b) => DictKey::Big(Box::new(b.clone())),
-                    Obj::Tuple(items) => {
-                        let items = items.to_vec();
-                        drop(g);
-                        let mut keys = Vec::with_capacity(items.len());
-                        for i in items {
-                            keys.push(self.dict_key(i)?);
-                        }
-                        DictKey::Tuple(keys.into_boxed_slice())
-                    }
-                    Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Slice { .. } => {
-                        let t = super::attrs::tag_of_obj(&g);
-                        drop(g);
-                        let name = match t {
-                            crate::heap::TypeTag::List => "list",
-                            crate::heap::TypeTag::Dict => "dict",
-                            crate::heap::TypeTag::Slice => "slice",
-                            _ => "set",
-                        };
-                        return Err(PyErr::type_error(format!("unhashable type: '{name}'")));
-                    }
-                    _ => DictKey::Id(r.idx, r.gen),
-                }
+            Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Slice { .. } => {
+                let t = super::attrs::tag_of_obj(&g);
+                drop(g);
+                let name = match t {
+                    crate::heap::TypeTag::List => "list",
+                    crate::heap::TypeTag::Dict => "dict",
+                    crate::heap::TypeTag::Slice => "slice",
+                    _ => "set",
+                };
+                return Err(PyErr::type_error(format!("unhashable type: '{name}'")));
             }
+            _ => DictKey::Id(r.idx, r.gen),
         })
     }
 
@@ -649,7 +641,7 @@ impl Vm {
             match &mut *g {
                 Obj::Dict(dd) => {
                     let before = dd.slots_len();
-                    let o = dd.insert_ref(key.key_ref(), k, v);
+                    let o = dd.insert_ref(&self.rt.heap, key.key_ref(), k, v);
                     grew = dd.slots_len() > before;
                     o
                 }
@@ -709,7 +701,7 @@ impl Vm {
         let Value::Obj(r) = s else { return Ok(()) };
         self.incref(v);
         let old = match &mut *self.get_mut(r)? {
-            Obj::Set(d) => d.insert_ref(key.key_ref(), v, Value::None),
+            Obj::Set(d) => d.insert_ref(&self.rt.heap, key.key_ref(), v, Value::None),
             _ => Some((v, Value::None)),
         };
         drop(key);

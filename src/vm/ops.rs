@@ -666,7 +666,7 @@ impl Vm {
                         for (k, v) in pairs {
                             let key = self.dict_key(k)?;
                             let other = match &*self.get(rb)? {
-                                Obj::Dict(d) => d.get(&key),
+                                Obj::Dict(d) => d.get(&self.rt.heap, &key),
                                 _ => None,
                             };
                             match other {
@@ -690,7 +690,7 @@ impl Vm {
                         for k in keys {
                             let key = self.dict_key(k)?;
                             let found = match &*self.get(rb)? {
-                                Obj::Set(d) => d.contains(&key),
+                                Obj::Set(d) => d.contains(&self.rt.heap, &key),
                                 _ => false,
                             };
                             if !found {
@@ -891,7 +891,7 @@ impl Vm {
                 drop(g);
                 let k = self.held_key(item)?;
                 let found = match &*self.get(target)? {
-                    Obj::Dict(d) | Obj::Set(d) => d.contains_ref(k.key_ref()),
+                    Obj::Dict(d) | Obj::Set(d) => d.contains_ref(&self.rt.heap, k.key_ref()),
                     _ => false,
                 };
                 Ok(found)

@@ -53,7 +53,7 @@ fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
             let k = vm.held_key(args[1]);
             let g = vm.get(r)?;
             match (&*g, k) {
-                (Obj::Dict(d), Ok(k)) => Some(d.get_ref(k.key_ref())),
+                (Obj::Dict(d), Ok(k)) => Some(d.get_ref(&vm.rt.heap, k.key_ref())),
                 (Obj::Dict(_), Err(e)) => return Err(e),
                 _ => None,
             }
@@ -67,7 +67,7 @@ fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
             arity("get", &args[1..], 1, 2)?;
             let k = vm.held_key(args[1])?;
             let v = match &*vm.get(r)? {
-                Obj::Dict(d) => d.get_ref(k.key_ref()),
+                Obj::Dict(d) => d.get_ref(&vm.rt.heap, k.key_ref()),
                 _ => None,
             };
             v
@@ -92,7 +92,7 @@ fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     arity("pop", &args[1..], 1, 2)?;
     let k = vm.held_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Dict(d) => d.remove_ref(k.key_ref()),
+        Obj::Dict(d) => d.remove_ref(&vm.rt.heap, k.key_ref()),
         _ => None,
     };
     drop(k);
@@ -116,7 +116,7 @@ fn setdefault(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Val
     arity("setdefault", &args[1..], 1, 2)?;
     let k = vm.dict_key(args[1])?;
     let cur = match &*vm.get(r)? {
-        Obj::Dict(d) => d.get(&k),
+        Obj::Dict(d) => d.get(&vm.rt.heap, &k),
         _ => None,
     };
     if let Some(v) = cur {
@@ -182,7 +182,7 @@ fn popitem(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value>
         Some((k, v)) => vm.new_tuple(vec![k, v]),
         None => Err(PyErr::new(
             ExcKind::KeyError,
-            "'popitem(): dictionary is empty'",
+            "popitem(): dictionary is empty",
         )),
     }
 }
@@ -199,7 +199,7 @@ fn set_remove(vm: &mut Vm, args: &[Value], must: bool) -> PyResult<Value> {
     arity("remove", &args[1..], 1, 1)?;
     let k = vm.dict_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Set(d) => d.remove(&k),
+        Obj::Set(d) => d.remove(&vm.rt.heap, &k),
         _ => None,
     };
     match old {
@@ -220,11 +220,11 @@ fn set_pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value>
         _ => None,
     };
     let Some((k, _)) = first else {
-        return Err(PyErr::new(ExcKind::KeyError, "'pop from an empty set'"));
+        return Err(PyErr::new(ExcKind::KeyError, "pop from an empty set"));
     };
     let key = vm.dict_key(k)?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Set(d) => d.remove(&key),
+        Obj::Set(d) => d.remove(&vm.rt.heap, &key),
         _ => None,
     };
     Ok(old.map(|(k, _)| k).unwrap_or(Value::None))
