@@ -166,6 +166,12 @@ impl KeyRef<'_> {
                 Value::Obj(q) => text_is(heap, q, s),
                 _ => false,
             },
+            // The commonest case inline: an int against an int key.
+            KeyRef::Key(DictKey::Int(i)) => match stored {
+                Value::Int(j) => *i == j,
+                Value::Obj(_) => false,
+                _ => key_matches(heap, &DictKey::Int(*i), stored),
+            },
             KeyRef::Key(k) => key_matches(heap, k, stored),
         }
     }

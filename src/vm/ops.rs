@@ -875,6 +875,12 @@ impl Vm {
                 drop(g);
                 self.any_eq(&items, item)
             }
+            Obj::Dict(d) | Obj::Set(d) if !matches!(item, Value::Obj(_)) => {
+                // An int, float, bool or None: its content takes no lock, so
+                // the container's guard can stay.
+                let k = self.dict_key(item)?;
+                Ok(d.contains(&self.rt.heap, &k))
+            }
             Obj::Dict(_)
             | Obj::Set(_)
             | Obj::DictView {
