@@ -249,13 +249,17 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 /// pages took a tenth of the run.
 #[derive(Debug, Default, Clone)]
 struct Entries {
+    /// Every chunk but the last is full.
     chunks: Vec<Vec<Option<Entry>>>,
-    len: usize,
 }
 
 impl Entries {
+    #[inline]
     fn len(&self) -> usize {
-        self.len
+        match self.chunks.last() {
+            Some(c) => ((self.chunks.len() - 1) << CHUNK_BITS) + c.len(),
+            None => 0,
+        }
     }
 
     fn push(&mut self, e: Option<Entry>) {
@@ -267,7 +271,6 @@ impl Entries {
                 self.chunks.push(c);
             }
         }
-        self.len += 1;
     }
 
     fn pop(&mut self) -> Option<Option<Entry>> {
@@ -276,7 +279,6 @@ impl Entries {
         if c.is_empty() {
             self.chunks.pop();
         }
-        self.len -= 1;
         Some(e)
     }
 
@@ -332,14 +334,14 @@ impl std::ops::IndexMut<usize> for Entries {
 pub struct Dict {
     /// Entry positions by hash (open addressing); a power of two long, or empty
     /// before the first insertion.
-    indices: Vec<u32>,
+    indices: Box<[u32]>,
     /// Entries in insertion order; `None` where an entry was deleted.
     entries: Entries,
     /// Live entries.
-    used: usize,
+    used: u32,
     /// Insertions left before the index table must be rebuilt. Deletions do not
     /// give any back: their dummies still lengthen probes until the rebuild.
-    free: usize,
+    free: u32,
 }
 
 /// The probe sequence of CPython's dict (Objects/dictobject.c): slot
@@ -384,19 +386,19 @@ impl Dict {
         }
         let size = size_for(n);
         Dict {
-            indices: vec![EMPTY; size],
+            indices: vec![EMPTY; size].into_boxed_slice(),
             entries: {
                 let mut e = Entries::default();
                 e.reserve_total(usable(size));
                 e
             },
             used: 0,
-            free: usable(size),
+            free: usable(size) as u32,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.used
+        self.used as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -503,7 +505,7 @@ impl Dict {
             Some(s) if self.free > 0 => s,
             _ => {
                 // Room for twice the live entries (CPython 3.11's GROWTH_RATE).
-                self.rebuild(size_for((self.used * 2).max(1)));
+                self.rebuild(size_for((self.len() * 2).max(1)));
                 self.empty_slot(hash)
             }
         };
@@ -522,20 +524,20 @@ impl Dict {
     /// (so iterators that walk by position must not outlive an insertion: the VM's
     /// raise on a size change first).
     fn rebuild(&mut self, size: usize) {
-        if self.entries.len() != self.used {
+        if self.entries.len() != self.len() {
             self.entries = std::mem::take(&mut self.entries).squeezed();
         }
         let cap = usable(size);
         self.entries.reserve_total(cap);
         // A fresh table, not a resized one: growing the old one would copy it.
-        self.indices = vec![EMPTY; size];
+        self.indices = vec![EMPTY; size].into_boxed_slice();
         for (pos, e) in self.entries.iter().enumerate() {
             if let Some(e) = e {
                 let i = self.empty_slot(e.hash);
                 self.indices[i] = pos as u32;
             }
         }
-        self.free = cap - self.used;
+        self.free = (cap - self.len()) as u32;
     }
 
     /// Remove a key: returns its (key, value), both references now the caller's.
@@ -590,7 +592,7 @@ impl Dict {
 
     /// Empty the dict, handing every reference it held to the caller.
     pub fn take_all(&mut self) -> Vec<(Value, Value)> {
-        self.indices = Vec::new();
+        self.indices = Box::default();
         self.used = 0;
         self.free = 0;
         std::mem::take(&mut self.entries)
@@ -611,6 +613,9 @@ mod tests {
     #[test]
     fn entries_are_small() {
         assert_eq!(std::mem::size_of::<Option<Entry>>(), 40);
+        // Every heap slot holds an `Obj`, which holds a `Dict` inline: a larger
+        // dict header would make every object in every program larger.
+        assert!(std::mem::size_of::<Dict>() <= 48);
     }
 
     #[test]
