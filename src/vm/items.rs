@@ -216,7 +216,8 @@ impl Vm {
                 } else {
                     // An int, float, bool or None: its content takes no lock,
                     // so the dict's guard can stay.
-                    let v = d.get(&self.rt.heap, &self.dict_key(idx)?);
+                    let k = crate::heap::dict::scalar_key(idx).unwrap_or(DictKey::None);
+                    let v = d.get(&self.rt.heap, &k);
                     drop(g);
                     v
                 };
@@ -565,17 +566,21 @@ impl Vm {
     /// A key for one dict lookup (see `HeldKey`).
     #[inline]
     pub fn held_key(&mut self, v: Value) -> PyResult<HeldKey> {
-        if let Value::Obj(r) = v {
-            let g = self.get(r)?;
-            match parking_lot::RwLockReadGuard::try_map(g, |o| match o {
-                Obj::Str(s) => Some(s),
-                _ => None,
-            }) {
-                Ok(s) => return Ok(HeldKey::Str(r, s)),
-                Err(g) => drop(g),
+        let Value::Obj(r) = v else {
+            let k = crate::heap::dict::scalar_key(v).unwrap_or(DictKey::None);
+            return Ok(HeldKey::Owned(k));
+        };
+        let g = self.get(r)?;
+        match parking_lot::RwLockReadGuard::try_map(g, |o| match o {
+            Obj::Str(s) => Some(s),
+            _ => None,
+        }) {
+            Ok(s) => Ok(HeldKey::Str(r, s)),
+            Err(g) => {
+                drop(g);
+                Ok(HeldKey::Owned(self.dict_key(v)?))
             }
         }
-        Ok(HeldKey::Owned(self.dict_key(v)?))
     }
 
     /// The hashable content of a dict key (see `heap::dict`).

@@ -878,7 +878,7 @@ impl Vm {
             Obj::Dict(d) | Obj::Set(d) if !matches!(item, Value::Obj(_)) => {
                 // An int, float, bool or None: its content takes no lock, so
                 // the container's guard can stay.
-                let k = self.dict_key(item)?;
+                let k = crate::heap::dict::scalar_key(item).unwrap_or(crate::heap::DictKey::None);
                 Ok(d.contains(&self.rt.heap, &k))
             }
             Obj::Dict(_)
