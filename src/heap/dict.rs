@@ -1,15 +1,33 @@
 //! Dicts: insertion-ordered, keyed by Python's notion of equal keys.
 //!
-//! Like CPython's compact dict, entries sit in an append-only vector (which gives the
-//! iteration order) and a hash index maps each key to its entry; deleting leaves a
-//! hole that a later compaction squeezes out, so deletion is O(1) and order survives.
+//! The layout is CPython's compact dict (the design notes at the top of
+//! Objects/dictobject.c): entries sit in an append-only vector (kept in chunks,
+//! see `Entries`), which gives the iteration order, and a separate
+//! open-addressing table of `u32` indices maps a hash to an entry. Deleting leaves a hole in the entries and a "dummy" in the
+//! index (so that probe chains through it stay intact); holes and dummies go when
+//! the table is next rebuilt, which only an insertion does. So deletion is O(1)
+//! and order survives it.
 //!
-//! A `DictKey` is the key's hashable *content* (the int, the string's text, a tuple's
+//! An entry is the key's hash, the key object and the value: 40 bytes, so a table
+//! of a million entries touches as little memory as it can. A probe compares
+//! hashes before keys, and a rebuild never re-hashes. Ints hash to themselves
+//! (-1 to -2), as in CPython: sequential int keys then land in sequential index
+//! slots, which keeps large tables cache-friendly exactly where CPython's are.
+//!
+//! A `DictKey` is a key's hashable *content* (the int, the string's text, a tuple's
 //! item keys), computed by the VM before the dict is locked. Keys that Python
-//! considers equal map to the same `DictKey`: `1`, `1.0` and `True` are all `Int(1)`.
+//! considers equal have the same content: `1`, `1.0` and `True` are all `Int(1)`.
 //! Instances of user classes are keyed by identity (Toy does not call `__hash__`).
+//! Lookups take a `KeyRef`: a content, or a string object borrowed with its hash
+//! (cached in the object), so the hot paths build no owned key. A stored key is
+//! compared with it through the heap: ints, floats and identities from the key
+//! value alone, strings, big ints and tuples by reading the key object. Those are
+//! immutable, so nothing write-locks them and reading them while the dict is
+//! locked cannot deadlock (see `heap::slots`).
 
-use super::value::Value;
+use super::objects::Obj;
+use super::slots::Heap;
+use super::value::{ObjRef, Value};
 use num_bigint::BigInt;
 use std::sync::Arc;
 
@@ -17,7 +35,7 @@ use std::sync::Arc;
 pub enum DictKey {
     None,
     Int(i64),
-    /// Boxed so that a key (and a hash-table bucket) stays small.
+    /// Boxed so that a key (and an entry) stays small.
     Big(Box<BigInt>),
     /// A float that is not equal to any int: keyed by its bits.
     Float(u64),
@@ -27,80 +45,334 @@ pub enum DictKey {
     Id(u32, u32),
 }
 
+/// MurmurHash3's 64-bit finaliser: every input bit reaches the low bits, which
+/// pick the first index slot.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
+    x ^ (x >> 33)
+}
+
+/// The content of a key that is not a heap object (None, bool, int, float): `1`,
+/// `1.0` and `True` are all `Int(1)`.
+#[inline]
+pub fn scalar_key(v: Value) -> Option<DictKey> {
+    Some(match v {
+        Value::None | Value::Unbound => DictKey::None,
+        Value::Bool(b) => DictKey::Int(b as i64),
+        Value::Int(i) => DictKey::Int(i),
+        Value::Float(f) => {
+            // 2**63 as a float: the integral floats below it (and from -2**63)
+            // are i64s, those beyond are big ints, as their int equals are.
+            const I64_END: f64 = -(i64::MIN as f64);
+            if f.fract() != 0.0 || !f.is_finite() {
+                DictKey::Float(f.to_bits())
+            } else if (-I64_END..I64_END).contains(&f) {
+                DictKey::Int(f as i64)
+            } else {
+                DictKey::Big(Box::new(
+                    num_traits::FromPrimitive::from_f64(f).unwrap_or_default(),
+                ))
+            }
+        }
+        Value::Obj(_) => return None,
+    })
+}
+
+/// The hash of a string's text, as a `DictKey::Str` and a `KeyRef::Str` use it
+/// (`StrObj` caches it, with 0 meaning "not yet": so it is never 0). FNV-1a over
+/// 8-byte words, then mixed.
+pub fn str_hash(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325 ^ s.len() as u64;
+    let b = s.as_bytes();
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x100000001b3);
+        h ^= h >> 29;
+    }
+    for &x in chunks.remainder() {
+        h = (h ^ x as u64).wrapping_mul(0x100000001b3);
+    }
+    mix(h).max(1)
+}
+
+/// An int's hash: the int itself, except that -1 hashes to -2 as in CPython
+/// (where -1 means "error" in C).
+fn int_hash(i: i64) -> u64 {
+    if i == -1 {
+        -2i64 as u64
+    } else {
+        i as u64
+    }
+}
+
 impl DictKey {
-    /// A 64-bit digest of the key's content; `KeyHasher` mixes it.
-    fn digest(&self) -> u64 {
+    /// The key's hash as the dict uses it.
+    pub fn digest(&self) -> u64 {
         match self {
             DictKey::None => 0x6e6f6e65,
-            DictKey::Int(i) => *i as u64,
-            DictKey::Float(b) => *b,
-            DictKey::Str(s) => {
-                // FNV-1a over 8-byte words: quick for the short keys programs use.
-                let mut h: u64 = 0xcbf29ce484222325 ^ s.len() as u64;
-                let b = s.as_bytes();
-                let mut chunks = b.chunks_exact(8);
-                for c in &mut chunks {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(c);
-                    h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x100000001b3);
-                    h ^= h >> 29;
-                }
-                for &x in chunks.remainder() {
-                    h = (h ^ x as u64).wrapping_mul(0x100000001b3);
-                }
-                h
-            }
+            DictKey::Int(i) => int_hash(*i),
+            DictKey::Float(b) => mix(*b),
+            DictKey::Str(s) => str_hash(s),
             DictKey::Big(b) => {
                 let (_, digits) = b.to_u64_digits();
-                digits
+                mix(digits
                     .iter()
-                    .fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3))
+                    .fold(0x9e37_79b9, |h: u64, d| (h ^ d).wrapping_mul(0x100000001b3)))
             }
-            DictKey::Tuple(items) => items
+            DictKey::Tuple(items) => mix(items
                 .iter()
-                .fold(0x345678, |h: u64, k| (h ^ k.digest()).wrapping_mul(1000003)),
+                .fold(0x345678, |h: u64, k| (h ^ k.digest()).wrapping_mul(1000003))),
             DictKey::Id(i, g) => ((*g as u64) << 32) | *i as u64,
         }
     }
 }
 
+/// For `hash()` and any other std map of keys.
 impl std::hash::Hash for DictKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.digest());
     }
 }
 
-/// Finishes a key digest with a full 64-bit mixer (MurmurHash3's finaliser), so
-/// that sequential ints spread over the hash table's buckets and control bits.
-#[derive(Default, Clone, Copy)]
-pub struct KeyHasher(u64);
+/// A key to look up: a content, or a string object (with its text and hash)
+/// borrowed for the lookup.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyRef<'a> {
+    Key(&'a DictKey),
+    Str(ObjRef, &'a str, u64),
+}
 
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51afd7ed558ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ceb9fe1a85ec53);
-        x ^ (x >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100000001b3);
+impl KeyRef<'_> {
+    #[inline]
+    fn hash(&self) -> u64 {
+        match self {
+            KeyRef::Key(DictKey::Int(i)) => int_hash(*i),
+            KeyRef::Key(k) => k.digest(),
+            KeyRef::Str(_, _, h) => *h,
         }
     }
-    fn write_u64(&mut self, x: u64) {
-        self.0 ^= x;
+
+    /// Is the stored key object `stored` equal to this key?
+    #[inline]
+    fn matches(&self, heap: &Heap, stored: Value) -> bool {
+        match self {
+            KeyRef::Str(r, s, _) => match stored {
+                Value::Obj(q) if q == *r => true,
+                Value::Obj(q) => text_is(heap, q, s),
+                _ => false,
+            },
+            // The commonest case inline: an int against an int key.
+            KeyRef::Key(DictKey::Int(i)) => match stored {
+                Value::Int(j) => *i == j,
+                Value::Obj(_) => false,
+                _ => key_matches(heap, &DictKey::Int(*i), stored),
+            },
+            KeyRef::Key(k) => key_matches(heap, k, stored),
+        }
     }
 }
 
-type KeyMap = std::collections::HashMap<DictKey, u32, std::hash::BuildHasherDefault<KeyHasher>>;
+/// Is the object `q` a string with the text `s`?
+fn text_is(heap: &Heap, q: ObjRef, s: &str) -> bool {
+    match heap.get(q).as_deref() {
+        Ok(Obj::Str(t)) => t.s.as_bytes() == s.as_bytes(),
+        _ => false,
+    }
+}
+
+/// Is the stored key object `stored` equal to the key with content `k`?
+fn key_matches(heap: &Heap, k: &DictKey, stored: Value) -> bool {
+    match (k, stored) {
+        (DictKey::Int(i), Value::Int(j)) => *i == j,
+        (DictKey::Id(i, g), Value::Obj(q)) => q.idx == *i && q.gen == *g,
+        (DictKey::Str(s), Value::Obj(q)) => text_is(heap, q, s),
+        (DictKey::Big(b), Value::Obj(q)) => {
+            matches!(heap.get(q).as_deref(), Ok(Obj::BigInt(c)) if c == &**b)
+        }
+        (DictKey::Tuple(items), Value::Obj(q)) => {
+            let stored_items = match heap.get(q).as_deref() {
+                Ok(Obj::Tuple(t)) if t.len() == items.len() => t.to_vec(),
+                _ => return false,
+            };
+            items
+                .iter()
+                .zip(stored_items)
+                .all(|(k, v)| key_matches(heap, k, v))
+        }
+        (_, Value::Obj(_)) => false,
+        (k, v) => scalar_key(v).as_ref() == Some(k),
+    }
+}
+
+/// An index slot that never held an entry: a probe stops here.
+const EMPTY: u32 = u32::MAX;
+/// An index slot whose entry was deleted: a probe goes on past it.
+const DUMMY: u32 = u32::MAX - 1;
+/// The smallest index table (CPython's PyDict_MINSIZE).
+const MIN_SIZE: usize = 8;
+
+/// How many entries an index table of `size` slots takes before it is rebuilt:
+/// two thirds, CPython's USABLE_FRACTION, so that probe chains stay short.
+fn usable(size: usize) -> usize {
+    size * 2 / 3
+}
+
+/// The smallest index table (a power of two) with room for `n` entries.
+fn size_for(n: usize) -> usize {
+    let mut size = MIN_SIZE;
+    while usable(size) < n {
+        size *= 2;
+    }
+    size
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    hash: u64,
+    k: Value,
+    v: Value,
+}
+
+/// Entries per chunk of `Entries` (a power of two).
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// The entry vector, in chunks of `CHUNK` entries (the first one grows up to
+/// that like any vector), so that a large dict never copies its entries as it
+/// grows: with one flat vector, every doubling of an 800k-entry dict moved tens
+/// of megabytes into fresh pages, and that copy and the kernel's clearing of the
+/// pages took a tenth of the run.
+#[derive(Debug, Default, Clone)]
+struct Entries {
+    /// Every chunk but the last is full.
+    chunks: Vec<Vec<Option<Entry>>>,
+}
+
+impl Entries {
+    #[inline]
+    fn len(&self) -> usize {
+        match self.chunks.last() {
+            Some(c) => ((self.chunks.len() - 1) << CHUNK_BITS) + c.len(),
+            None => 0,
+        }
+    }
+
+    fn push(&mut self, e: Option<Entry>) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(e),
+            _ => {
+                let mut c = Vec::with_capacity(if self.chunks.is_empty() { 4 } else { CHUNK });
+                c.push(e);
+                self.chunks.push(c);
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Option<Entry>> {
+        let c = self.chunks.last_mut()?;
+        let e = c.pop()?;
+        if c.is_empty() {
+            self.chunks.pop();
+        }
+        Some(e)
+    }
+
+    /// Room for `n` entries in all, when they still fit in the first chunk.
+    fn reserve_total(&mut self, n: usize) {
+        if self.chunks.len() <= 1 {
+            let want = n.min(CHUNK);
+            match self.chunks.first_mut() {
+                Some(c) => c.reserve_exact(want.saturating_sub(c.len())),
+                None => self.chunks.push(Vec::with_capacity(want)),
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Option<Entry>> + '_ {
+        self.chunks.iter().flatten()
+    }
+
+    fn get(&self, pos: usize) -> Option<&Option<Entry>> {
+        self.chunks.get(pos >> CHUNK_BITS)?.get(pos & (CHUNK - 1))
+    }
+
+    /// The live entries only, in order.
+    fn squeezed(self) -> Entries {
+        let mut out = Entries::default();
+        for e in self.chunks.into_iter().flatten().flatten() {
+            out.push(Some(e));
+        }
+        out
+    }
+
+    fn into_live(self) -> impl Iterator<Item = Entry> {
+        self.chunks.into_iter().flatten().flatten()
+    }
+}
+
+impl std::ops::Index<usize> for Entries {
+    type Output = Option<Entry>;
+    #[inline]
+    fn index(&self, pos: usize) -> &Option<Entry> {
+        &self.chunks[pos >> CHUNK_BITS][pos & (CHUNK - 1)]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Entries {
+    #[inline]
+    fn index_mut(&mut self, pos: usize) -> &mut Option<Entry> {
+        &mut self.chunks[pos >> CHUNK_BITS][pos & (CHUNK - 1)]
+    }
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Dict {
-    /// (key, value) in insertion order; `None` where an entry was deleted.
-    entries: Vec<Option<(Value, Value)>>,
-    index: KeyMap,
+    /// Entry positions by hash (open addressing); a power of two long, or empty
+    /// before the first insertion.
+    indices: Box<[u32]>,
+    /// Entries in insertion order; `None` where an entry was deleted.
+    entries: Entries,
+    /// Live entries.
+    used: u32,
+    /// Insertions left before the index table must be rebuilt. Deletions do not
+    /// give any back: their dummies still lengthen probes until the rebuild.
+    free: u32,
+}
+
+/// The probe sequence of CPython's dict (Objects/dictobject.c): slot
+/// `i = i*5 + perturb + 1`, with `perturb` the hash shifted right by 5 bits at
+/// every step, so that the hash's high bits take part and the sequence, once
+/// `perturb` is zero, visits every slot of the power-of-two table.
+struct Probe {
+    i: usize,
+    perturb: u64,
+    mask: usize,
+}
+
+impl Probe {
+    #[inline]
+    fn new(hash: u64, size: usize) -> Self {
+        let mask = size - 1;
+        Probe {
+            i: hash as usize & mask,
+            perturb: hash,
+            mask,
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) {
+        self.perturb >>= 5;
+        self.i = (self.i.wrapping_mul(5))
+            .wrapping_add(self.perturb as usize)
+            .wrapping_add(1)
+            & self.mask;
+    }
 }
 
 impl Dict {
@@ -109,27 +381,79 @@ impl Dict {
     }
 
     pub fn with_capacity(n: usize) -> Self {
+        if n == 0 {
+            return Self::default();
+        }
+        let size = size_for(n);
         Dict {
-            entries: Vec::with_capacity(n),
-            index: KeyMap::with_capacity_and_hasher(n, Default::default()),
+            indices: vec![EMPTY; size].into_boxed_slice(),
+            entries: {
+                let mut e = Entries::default();
+                e.reserve_total(usable(size));
+                e
+            },
+            used: 0,
+            free: usable(size) as u32,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.used as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.used == 0
     }
 
-    pub fn get(&self, k: &DictKey) -> Option<Value> {
-        let &i = self.index.get(k)?;
-        self.entries[i as usize].map(|(_, v)| v)
+    /// (index slot, entry position) of the key, if present.
+    #[inline]
+    fn find(&self, heap: &Heap, key: KeyRef<'_>, hash: u64) -> Option<(usize, usize)> {
+        if self.indices.is_empty() {
+            return None;
+        }
+        let mut p = Probe::new(hash, self.indices.len());
+        loop {
+            let ix = self.indices[p.i];
+            if ix == EMPTY {
+                return None;
+            }
+            if ix != DUMMY {
+                if let Some(e) = &self.entries[ix as usize] {
+                    if e.hash == hash && key.matches(heap, e.k) {
+                        return Some((p.i, ix as usize));
+                    }
+                }
+            }
+            p.next();
+        }
     }
 
-    pub fn contains(&self, k: &DictKey) -> bool {
-        self.index.contains_key(k)
+    /// The first EMPTY slot on the key's probe sequence.
+    fn empty_slot(&self, hash: u64) -> usize {
+        let mut p = Probe::new(hash, self.indices.len());
+        while self.indices[p.i] != EMPTY {
+            p.next();
+        }
+        p.i
+    }
+
+    /// The value of a key (borrowed). The heap is needed to compare keys that
+    /// are objects; the same for every method that takes it.
+    pub fn get_ref(&self, heap: &Heap, key: KeyRef<'_>) -> Option<Value> {
+        let (_, pos) = self.find(heap, key, key.hash())?;
+        self.entries[pos].as_ref().map(|e| e.v)
+    }
+
+    pub fn contains_ref(&self, heap: &Heap, key: KeyRef<'_>) -> bool {
+        self.find(heap, key, key.hash()).is_some()
+    }
+
+    pub fn get(&self, heap: &Heap, k: &DictKey) -> Option<Value> {
+        self.get_ref(heap, KeyRef::Key(k))
+    }
+
+    pub fn contains(&self, heap: &Heap, k: &DictKey) -> bool {
+        self.contains_ref(heap, KeyRef::Key(k))
     }
 
     /// Insert or overwrite. Returns the replaced value (its reference now belongs to
@@ -137,60 +461,110 @@ impl Dict {
     /// keeps the references to `key` and `value` the caller passed in. When the key
     /// existed, the dict keeps its original key object and the passed `key` is
     /// returned too, for the caller to release (CPython keeps the first key object).
-    pub fn insert(&mut self, k: DictKey, key: Value, value: Value) -> Option<(Value, Value)> {
-        // One probe of the index for both outcomes.
-        let next = self.entries.len() as u32;
-        match self.index.entry(k) {
-            std::collections::hash_map::Entry::Occupied(o) => {
-                let i = *o.get();
-                if let Some(entry) = self.entries.get_mut(i as usize).and_then(|e| e.as_mut()) {
-                    let old = std::mem::replace(&mut entry.1, value);
-                    return Some((key, old));
+    pub fn insert(
+        &mut self,
+        heap: &Heap,
+        k: &DictKey,
+        key: Value,
+        value: Value,
+    ) -> Option<(Value, Value)> {
+        self.insert_ref(heap, KeyRef::Key(k), key, value)
+    }
+
+    /// `insert` with a borrowed key.
+    pub fn insert_ref(
+        &mut self,
+        heap: &Heap,
+        k: KeyRef<'_>,
+        key: Value,
+        value: Value,
+    ) -> Option<(Value, Value)> {
+        let hash = k.hash();
+        // One probe finds either the key or the slot where it goes.
+        let mut slot = None;
+        if !self.indices.is_empty() {
+            let mut p = Probe::new(hash, self.indices.len());
+            loop {
+                let ix = self.indices[p.i];
+                if ix == EMPTY {
+                    slot = Some(p.i);
+                    break;
                 }
-                // An index entry without a live slot cannot happen; repair it.
-                *o.into_mut() = next;
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(next);
+                if ix != DUMMY {
+                    if let Some(e) = &mut self.entries[ix as usize] {
+                        if e.hash == hash && k.matches(heap, e.k) {
+                            let old = std::mem::replace(&mut e.v, value);
+                            return Some((key, old));
+                        }
+                    }
+                }
+                p.next();
             }
         }
-        self.entries.push(Some((key, value)));
+        let slot = match slot {
+            Some(s) if self.free > 0 => s,
+            _ => {
+                // Room for twice the live entries (CPython 3.11's GROWTH_RATE).
+                self.rebuild(size_for((self.len() * 2).max(1)));
+                self.empty_slot(hash)
+            }
+        };
+        self.indices[slot] = self.entries.len() as u32;
+        self.entries.push(Some(Entry {
+            hash,
+            k: key,
+            v: value,
+        }));
+        self.used += 1;
+        self.free -= 1;
         None
     }
 
-    /// Remove a key: returns its (key, value), both references now the caller's.
-    pub fn remove(&mut self, k: &DictKey) -> Option<(Value, Value)> {
-        let i = self.index.remove(k)?;
-        let e = self.entries.get_mut(i as usize)?.take();
-        if self.entries.len() > 16 && self.index.len() * 2 < self.entries.len() {
-            self.compact();
+    /// A new index table of `size` slots over the live entries, holes squeezed out
+    /// (so iterators that walk by position must not outlive an insertion: the VM's
+    /// raise on a size change first).
+    fn rebuild(&mut self, size: usize) {
+        if self.entries.len() != self.len() {
+            self.entries = std::mem::take(&mut self.entries).squeezed();
         }
-        e
-    }
-
-    fn compact(&mut self) {
-        let mut slot_of_old = Vec::with_capacity(self.entries.len());
-        let mut kept = Vec::with_capacity(self.index.len());
-        for e in self.entries.drain(..) {
-            slot_of_old.push(kept.len() as u32);
-            if e.is_some() {
-                kept.push(e);
+        let cap = usable(size);
+        self.entries.reserve_total(cap);
+        // A fresh table, not a resized one: growing the old one would copy it.
+        self.indices = vec![EMPTY; size].into_boxed_slice();
+        for (pos, e) in self.entries.iter().enumerate() {
+            if let Some(e) = e {
+                let i = self.empty_slot(e.hash);
+                self.indices[i] = pos as u32;
             }
         }
-        for v in self.index.values_mut() {
-            *v = slot_of_old[*v as usize];
-        }
-        self.entries = kept;
+        self.free = (cap - self.len()) as u32;
+    }
+
+    /// Remove a key: returns its (key, value), both references now the caller's.
+    pub fn remove_ref(&mut self, heap: &Heap, k: KeyRef<'_>) -> Option<(Value, Value)> {
+        let (slot, pos) = self.find(heap, k, k.hash())?;
+        self.indices[slot] = DUMMY;
+        let e = self.entries[pos].take()?;
+        self.used -= 1;
+        Some((e.k, e.v))
+    }
+
+    pub fn remove(&mut self, heap: &Heap, k: &DictKey) -> Option<(Value, Value)> {
+        self.remove_ref(heap, KeyRef::Key(k))
     }
 
     /// Live entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (Value, Value)> + '_ {
-        self.entries.iter().filter_map(|e| *e)
+        self.entries
+            .iter()
+            .filter_map(|e| e.as_ref().map(|e| (e.k, e.v)))
     }
 
     /// The `n`-th entry slot (live or a hole), for iterators that walk by position.
     pub fn entry_at(&self, pos: usize) -> Option<Option<(Value, Value)>> {
-        self.entries.get(pos).copied()
+        self.entries
+            .get(pos)
+            .map(|e| e.as_ref().map(|e| (e.k, e.v)))
     }
 
     pub fn slots_len(&self) -> usize {
@@ -198,16 +572,19 @@ impl Dict {
     }
 
     /// Remove and return the last entry (dict.popitem).
-    pub fn pop_last(
-        &mut self,
-        key_of: impl Fn(Value) -> Option<DictKey>,
-    ) -> Option<(Value, Value)> {
+    pub fn pop_last(&mut self) -> Option<(Value, Value)> {
         while let Some(e) = self.entries.pop() {
-            if let Some((k, v)) = e {
-                if let Some(dk) = key_of(k) {
-                    self.index.remove(&dk);
+            if let Some(e) = e {
+                // The index slot that points at the popped position becomes a
+                // dummy; `free` is not given back (see the field).
+                let pos = self.entries.len() as u32;
+                let mut p = Probe::new(e.hash, self.indices.len());
+                while self.indices[p.i] != pos {
+                    p.next();
                 }
-                return Some((k, v));
+                self.indices[p.i] = DUMMY;
+                self.used -= 1;
+                return Some((e.k, e.v));
             }
         }
         None
@@ -215,8 +592,13 @@ impl Dict {
 
     /// Empty the dict, handing every reference it held to the caller.
     pub fn take_all(&mut self) -> Vec<(Value, Value)> {
-        self.index.clear();
-        self.entries.drain(..).flatten().collect()
+        self.indices = Box::default();
+        self.used = 0;
+        self.free = 0;
+        std::mem::take(&mut self.entries)
+            .into_live()
+            .map(|e| (e.k, e.v))
+            .collect()
     }
 }
 
@@ -224,19 +606,32 @@ impl Dict {
 mod tests {
     use super::*;
 
+    fn heap() -> Heap {
+        Heap::new(1 << 30, Default::default())
+    }
+
+    #[test]
+    fn entries_are_small() {
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 40);
+        // Every heap slot holds an `Obj`, which holds a `Dict` inline: a larger
+        // dict header would make every object in every program larger.
+        assert!(std::mem::size_of::<Dict>() <= 48);
+    }
+
     #[test]
     fn order_survives_deletes_and_compaction() {
+        let h = heap();
         let mut d = Dict::new();
         for i in 0..100 {
             assert!(d
-                .insert(DictKey::Int(i), Value::Int(i), Value::Int(i * 2))
+                .insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i * 2))
                 .is_none());
         }
         for i in (0..100).step_by(2) {
-            assert!(d.remove(&DictKey::Int(i)).is_some());
+            assert!(d.remove(&h, &DictKey::Int(i)).is_some());
         }
         for i in 0..80 {
-            let _ = d.remove(&DictKey::Int(i));
+            let _ = d.remove(&h, &DictKey::Int(i));
         }
         let keys: Vec<i64> = d
             .iter()
@@ -246,13 +641,57 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, (81..100).step_by(2).collect::<Vec<_>>());
-        assert!(matches!(d.get(&DictKey::Int(99)), Some(Value::Int(198))));
-        assert!(d.get(&DictKey::Int(98)).is_none());
+        assert!(matches!(
+            d.get(&h, &DictKey::Int(99)),
+            Some(Value::Int(198))
+        ));
+        assert!(d.get(&h, &DictKey::Int(98)).is_none());
         // overwrite keeps position
-        d.insert(DictKey::Int(81), Value::Int(81), Value::Int(0));
+        d.insert(&h, &DictKey::Int(81), Value::Int(81), Value::Int(0));
         assert!(matches!(
             d.iter().next(),
             Some((Value::Int(81), Value::Int(0)))
         ));
+    }
+
+    #[test]
+    fn growth_popitem_and_clear() {
+        let h = heap();
+        let mut d = Dict::new();
+        for i in -500..500 {
+            assert!(d
+                .insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i))
+                .is_none());
+        }
+        assert_eq!(d.len(), 1000);
+        // -1 and -2 share a hash and stay two keys.
+        assert!(matches!(d.get(&h, &DictKey::Int(-1)), Some(Value::Int(-1))));
+        assert!(matches!(d.get(&h, &DictKey::Int(-2)), Some(Value::Int(-2))));
+        // A key value that is not an object is compared by its content.
+        d.insert(&h, &DictKey::Int(3), Value::Float(3.0), Value::Int(7));
+        assert!(matches!(d.get(&h, &DictKey::Int(3)), Some(Value::Int(7))));
+        d.insert(
+            &h,
+            &DictKey::Float(0.5f64.to_bits()),
+            Value::Float(0.5),
+            Value::Int(8),
+        );
+        assert!(matches!(
+            d.pop_last(),
+            Some((Value::Float(_), Value::Int(8)))
+        ));
+        assert!(!d.contains(&h, &DictKey::Float(0.5f64.to_bits())));
+        for i in -500..490 {
+            assert!(d.remove(&h, &DictKey::Int(i)).is_some());
+        }
+        for i in 1000..2000 {
+            d.insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i));
+        }
+        assert_eq!(d.len(), 1010);
+        assert!(matches!(d.iter().next(), Some((Value::Int(490), _))));
+        assert_eq!(d.take_all().len(), 1010);
+        assert!(d.is_empty() && d.get(&h, &DictKey::Int(1500)).is_none());
+        d.insert(&h, &DictKey::None, Value::None, Value::None);
+        assert_eq!(d.len(), 1);
     }
 }

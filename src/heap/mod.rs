@@ -16,7 +16,7 @@ pub mod objects;
 pub mod slots;
 pub mod value;
 
-pub use dict::{Dict, DictKey};
+pub use dict::{Dict, DictKey, KeyRef};
 pub use objects::*;
 pub use slots::{Heap, HeapError, LocalHeap, RefcountMode};
 pub use value::{AtomicValue, ObjRef, Value};

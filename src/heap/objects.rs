@@ -10,6 +10,7 @@ use super::value::{ObjRef, Value};
 use crate::bytecode::Sym;
 use num_bigint::BigInt;
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Built-in types that the VM implements natively. User classes have `None` here,
@@ -123,6 +124,11 @@ pub struct StrObj {
     pub s: Arc<str>,
     /// Characters (not bytes): Python indexes strings by code point.
     pub nchars: usize,
+    /// The text's dict hash (`dict::str_hash`), computed at the first lookup and
+    /// kept, as CPython's str caches its hash: 0 until then. Atomic because
+    /// lookups read the string under a shared (read) guard; two threads that race
+    /// to fill it store the same number.
+    hash: AtomicU64,
 }
 
 impl StrObj {
@@ -132,10 +138,29 @@ impl StrObj {
         } else {
             s.chars().count()
         };
-        StrObj { s, nchars }
+        Self::with_nchars(s, nchars)
+    }
+    /// A string whose character count the caller already knows.
+    pub fn with_nchars(s: Arc<str>, nchars: usize) -> Self {
+        StrObj {
+            s,
+            nchars,
+            hash: AtomicU64::new(0),
+        }
     }
     pub fn is_ascii(&self) -> bool {
         self.nchars == self.s.len()
+    }
+    /// The dict hash of the text (never 0, which marks "not computed").
+    #[inline]
+    pub fn hash(&self) -> u64 {
+        let h = self.hash.load(Relaxed);
+        if h != 0 {
+            return h;
+        }
+        let h = super::dict::str_hash(&self.s);
+        self.hash.store(h, Relaxed);
+        h
     }
 }
 
@@ -214,11 +239,15 @@ pub enum IterState {
         stop: i64,
         step: i64,
     },
-    /// Walks a dict's entry slots: 0 keys, 1 values, 2 items.
+    /// Walks a dict's entry slots: 0 keys, 1 values, 2 items. `len` is the
+    /// dict's size when the walk began (usize::MAX once a change was reported):
+    /// as in CPython, a walk over a dict whose size changed raises RuntimeError
+    /// (positions move when an insertion rebuilds the table).
     Dict {
         dict: Value,
         pos: usize,
         what: u8,
+        len: usize,
     },
     Reversed {
         seq: Value,

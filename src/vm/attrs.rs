@@ -558,7 +558,7 @@ impl Vm {
         if let Value::Obj(d) = ns {
             let key = crate::heap::DictKey::Str(sym_name(name));
             let v = match &*self.get(d)? {
-                Obj::Dict(dd) => dd.get(&key),
+                Obj::Dict(dd) => dd.get(&self.rt.heap, &key),
                 _ => None,
             };
             if let Some(v) = v {

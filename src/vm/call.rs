@@ -654,7 +654,7 @@ impl Vm {
                             }
                         };
                         if let Some((k2, old)) =
-                            d.insert(crate::heap::DictKey::Str(n.clone()), key, v)
+                            d.insert(&self.rt.heap, &crate::heap::DictKey::Str(n.clone()), key, v)
                         {
                             self.decref(k2);
                             self.decref(old);

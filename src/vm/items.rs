@@ -7,9 +7,34 @@
 
 use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::sym;
-use crate::heap::{Dict, DictKey, Obj, ObjRef, StrObj, Value};
+use crate::heap::{Dict, DictKey, KeyRef, Obj, ObjRef, StrObj, Value};
 use crate::text;
 use std::sync::Arc;
+
+/// A dict key held for one lookup. A str is borrowed under its object's read
+/// guard, with the hash the object caches, so the lookup neither copies nor
+/// re-hashes the text; any other key is its owned content (`Vm::dict_key`).
+///
+/// Holding a str's guard while the dict is locked cannot deadlock: nothing
+/// write-locks a live str (strings are immutable), and read guards are
+/// recursive. Like any guard, it must be dropped before references are released.
+pub enum HeldKey {
+    Str(
+        crate::heap::ObjRef,
+        parking_lot::MappedRwLockReadGuard<'static, StrObj>,
+    ),
+    Owned(DictKey),
+}
+
+impl HeldKey {
+    #[inline]
+    pub fn key_ref(&self) -> KeyRef<'_> {
+        match self {
+            HeldKey::Str(r, s) => KeyRef::Str(*r, &s.s, s.hash()),
+            HeldKey::Owned(k) => KeyRef::Key(k),
+        }
+    }
+}
 
 fn index_of(v: Value) -> Option<i64> {
     match v {
@@ -243,12 +268,23 @@ impl Vm {
                     None => Err(PyErr::index_error("string index out of range")),
                 }
             }
-            Obj::Dict(_) => {
-                drop(g);
-                let k = self.dict_key(idx)?;
-                let v = match &*self.get(r)? {
-                    Obj::Dict(d) => d.get(&k),
-                    _ => None,
+            Obj::Dict(d) => {
+                let v = if let Value::Obj(_) = idx {
+                    drop(g);
+                    let k = self.held_key(idx)?;
+                    let v = match &*self.get(r)? {
+                        Obj::Dict(d) => d.get_ref(&self.rt.heap, k.key_ref()),
+                        _ => None,
+                    };
+                    drop(k);
+                    v
+                } else {
+                    // An int, float, bool or None: its content takes no lock,
+                    // so the dict's guard can stay.
+                    let k = crate::heap::dict::scalar_key(idx).unwrap_or(DictKey::None);
+                    let v = d.get(&self.rt.heap, &k);
+                    drop(g);
+                    v
                 };
                 match v {
                     Some(v) => {
@@ -566,11 +602,12 @@ impl Vm {
                 }
             }
             1 => {
-                let k = self.dict_key(idx)?;
+                let k = self.held_key(idx)?;
                 let old = match &mut *self.get_mut(r)? {
-                    Obj::Dict(d) => d.remove(&k),
+                    Obj::Dict(d) => d.remove_ref(&self.rt.heap, k.key_ref()),
                     _ => None,
                 };
+                drop(k);
                 match old {
                     Some((k, v)) => {
                         self.decref(k);
@@ -601,53 +638,62 @@ impl Vm {
         }
     }
 
+    /// A key for one dict lookup (see `HeldKey`).
+    #[inline]
+    pub fn held_key(&mut self, v: Value) -> PyResult<HeldKey> {
+        let Value::Obj(r) = v else {
+            let k = crate::heap::dict::scalar_key(v).unwrap_or(DictKey::None);
+            return Ok(HeldKey::Owned(k));
+        };
+        let g = self.get(r)?;
+        match parking_lot::RwLockReadGuard::try_map(g, |o| match o {
+            Obj::Str(s) => Some(s),
+            _ => None,
+        }) {
+            Ok(s) => Ok(HeldKey::Str(r, s)),
+            Err(g) => {
+                drop(g);
+                Ok(HeldKey::Owned(self.dict_key(v)?))
+            }
+        }
+    }
+
     /// The hashable content of a dict key (see `heap::dict`).
     pub fn dict_key(&mut self, v: Value) -> PyResult<DictKey> {
-        Ok(match v {
-            Value::None | Value::Unbound => DictKey::None,
-            Value::Bool(b) => DictKey::Int(b as i64),
-            Value::Int(i) => DictKey::Int(i),
-            Value::Float(f) => {
-                if f.fract() == 0.0 && f.abs() < 9.2e18 {
-                    DictKey::Int(f as i64)
-                } else {
-                    DictKey::Float(f.to_bits())
+        let Value::Obj(r) = v else {
+            return Ok(crate::heap::dict::scalar_key(v).unwrap_or(DictKey::None));
+        };
+        let g = self.get(r)?;
+        Ok(match &*g {
+            Obj::Str(s) => DictKey::Str(s.s.clone()),
+            Obj::BigInt(b) => DictKey::Big(Box::new(b.clone())),
+            Obj::Tuple(items) => {
+                let items = items.to_vec();
+                drop(g);
+                let mut keys = Vec::with_capacity(items.len());
+                for i in items {
+                    keys.push(self.dict_key(i)?);
                 }
+                DictKey::Tuple(keys.into_boxed_slice())
             }
-            Value::Obj(r) => {
-                let g = self.get(r)?;
-                match &*g {
-                    Obj::Str(s) => DictKey::Str(s.s.clone()),
-                    Obj::BigInt(b) => DictKey::Big(Box::new(b.clone())),
-                    Obj::Tuple(items) => {
-                        let items = items.to_vec();
-                        drop(g);
-                        let mut keys = Vec::with_capacity(items.len());
-                        for i in items {
-                            keys.push(self.dict_key(i)?);
-                        }
-                        DictKey::Tuple(keys.into_boxed_slice())
-                    }
-                    Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Slice { .. } => {
-                        let t = super::attrs::tag_of_obj(&g);
-                        drop(g);
-                        let name = match t {
-                            crate::heap::TypeTag::List => "list",
-                            crate::heap::TypeTag::Dict => "dict",
-                            crate::heap::TypeTag::Slice => "slice",
-                            _ => "set",
-                        };
-                        return Err(PyErr::type_error(format!("unhashable type: '{name}'")));
-                    }
-                    _ => DictKey::Id(r.idx, r.gen),
-                }
+            Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Slice { .. } => {
+                let t = super::attrs::tag_of_obj(&g);
+                drop(g);
+                let name = match t {
+                    crate::heap::TypeTag::List => "list",
+                    crate::heap::TypeTag::Dict => "dict",
+                    crate::heap::TypeTag::Slice => "slice",
+                    _ => "set",
+                };
+                return Err(PyErr::type_error(format!("unhashable type: '{name}'")));
             }
+            _ => DictKey::Id(r.idx, r.gen),
         })
     }
 
     /// `d[k] = v` on a dict; takes ownership of `k` and `v`.
     pub fn dict_set(&mut self, d: Value, k: Value, v: Value) -> PyResult<()> {
-        let key = match self.dict_key(k) {
+        let key = match self.held_key(k) {
             Ok(key) => key,
             Err(e) => {
                 self.decref(k);
@@ -656,6 +702,7 @@ impl Vm {
             }
         };
         let Value::Obj(r) = d else {
+            drop(key);
             self.decref(k);
             self.decref(v);
             return Err(PyErr::type_error("not a dict"));
@@ -665,6 +712,7 @@ impl Vm {
             let mut g = match self.get_mut(r) {
                 Ok(g) => g,
                 Err(e) => {
+                    drop(key);
                     self.decref(k);
                     self.decref(v);
                     return Err(e);
@@ -673,7 +721,7 @@ impl Vm {
             match &mut *g {
                 Obj::Dict(dd) => {
                     let before = dd.slots_len();
-                    let o = dd.insert(key, k, v);
+                    let o = dd.insert_ref(&self.rt.heap, key.key_ref(), k, v);
                     grew = dd.slots_len() > before;
                     o
                 }
@@ -683,6 +731,7 @@ impl Vm {
                 }
             }
         };
+        drop(key);
         if grew {
             if let Err(e) = self.rt.heap.charge(48) {
                 let err = self.heap_error(e);
@@ -728,13 +777,14 @@ impl Vm {
 
     /// Add a borrowed value to a set.
     pub fn set_add(&mut self, s: Value, v: Value) -> PyResult<()> {
-        let key = self.dict_key(v)?;
+        let key = self.held_key(v)?;
         let Value::Obj(r) = s else { return Ok(()) };
         self.incref(v);
         let old = match &mut *self.get_mut(r)? {
-            Obj::Set(d) => d.insert(key, v, Value::None),
+            Obj::Set(d) => d.insert_ref(&self.rt.heap, key.key_ref(), v, Value::None),
             _ => Some((v, Value::None)),
         };
+        drop(key);
         if let Some((a, _)) = old {
             self.decref(a);
         }

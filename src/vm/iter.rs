@@ -85,10 +85,11 @@ impl Vm {
         let g = self.get(r)?;
         let st = match &*g {
             Obj::List(_) | Obj::Tuple(_) | Obj::Str(_) => IterState::Seq { seq: v, pos: 0 },
-            Obj::Dict(_) | Obj::Set(_) => IterState::Dict {
+            Obj::Dict(d) | Obj::Set(d) => IterState::Dict {
                 dict: v,
                 pos: 0,
                 what: 0,
+                len: d.len(),
             },
             Obj::DictView { dict, kind } => IterState::Dict {
                 dict: *dict,
@@ -97,6 +98,13 @@ impl Vm {
                     ViewKind::Keys => 0,
                     ViewKind::Values => 1,
                     ViewKind::Items => 2,
+                },
+                len: match dict.as_obj().map(|d| self.rt.heap.get(d)) {
+                    Some(Ok(dg)) => match &*dg {
+                        Obj::Dict(d) | Obj::Set(d) => d.len(),
+                        _ => 0,
+                    },
+                    _ => 0,
                 },
             },
             Obj::Range { start, stop, step } => IterState::Range {
@@ -246,7 +254,12 @@ impl Vm {
                         _ => Ok(None),
                     }
                 }
-                IterState::Dict { dict, pos, what } => {
+                IterState::Dict {
+                    dict,
+                    pos,
+                    what,
+                    len,
+                } => {
                     let Value::Obj(dr) = *dict else {
                         return Ok(None);
                     };
@@ -261,6 +274,18 @@ impl Vm {
                     let (Obj::Dict(d) | Obj::Set(d)) = &*dg else {
                         return Ok(None);
                     };
+                    if d.len() != *len {
+                        *len = usize::MAX;
+                        let what = if matches!(&*dg, Obj::Set(_)) {
+                            "Set"
+                        } else {
+                            "dictionary"
+                        };
+                        return Err(PyErr::new(
+                            super::ExcKind::RuntimeError,
+                            format!("{what} changed size during iteration"),
+                        ));
+                    }
                     let mut found = None;
                     while let Some(e) = d.entry_at(*pos) {
                         *pos += 1;

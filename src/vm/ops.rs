@@ -448,10 +448,8 @@ impl Vm {
                     s.push_str(&sb.s);
                     drop(gb);
                     drop(ga);
-                    let obj = crate::heap::StrObj {
-                        s: std::sync::Arc::from(s.as_str()),
-                        nchars,
-                    };
+                    let obj =
+                        crate::heap::StrObj::with_nchars(std::sync::Arc::from(s.as_str()), nchars);
                     self.scratch = s;
                     return Ok(Some(self.alloc(Obj::Str(obj))?));
                 }
@@ -684,7 +682,7 @@ impl Vm {
                         for (k, v) in pairs {
                             let key = self.dict_key(k)?;
                             let other = match &*self.get(rb)? {
-                                Obj::Dict(d) => d.get(&key),
+                                Obj::Dict(d) => d.get(&self.rt.heap, &key),
                                 _ => None,
                             };
                             match other {
@@ -708,7 +706,7 @@ impl Vm {
                         for k in keys {
                             let key = self.dict_key(k)?;
                             let found = match &*self.get(rb)? {
-                                Obj::Set(d) => d.contains(&key),
+                                Obj::Set(d) => d.contains(&self.rt.heap, &key),
                                 _ => false,
                             };
                             if !found {
@@ -893,6 +891,12 @@ impl Vm {
                 drop(g);
                 self.any_eq(&items, item)
             }
+            Obj::Dict(d) | Obj::Set(d) if !matches!(item, Value::Obj(_)) => {
+                // An int, float, bool or None: its content takes no lock, so
+                // the container's guard can stay.
+                let k = crate::heap::dict::scalar_key(item).unwrap_or(crate::heap::DictKey::None);
+                Ok(d.contains(&self.rt.heap, &k))
+            }
             Obj::Dict(_)
             | Obj::Set(_)
             | Obj::DictView {
@@ -907,11 +911,12 @@ impl Vm {
                     _ => r,
                 };
                 drop(g);
-                let k = self.dict_key(item)?;
-                Ok(match &*self.get(target)? {
-                    Obj::Dict(d) | Obj::Set(d) => d.contains(&k),
+                let k = self.held_key(item)?;
+                let found = match &*self.get(target)? {
+                    Obj::Dict(d) | Obj::Set(d) => d.contains_ref(&self.rt.heap, k.key_ref()),
                     _ => false,
-                })
+                };
+                Ok(found)
             }
             Obj::Range { start, stop, step } => {
                 let (a, b, c) = (*start, *stop, *step);

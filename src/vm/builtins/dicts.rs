@@ -46,12 +46,32 @@ fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
 }
 
 fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "get")?;
-    arity("get", &args[1..], 1, 2)?;
-    let k = vm.dict_key(args[1])?;
-    let v = match &*vm.get(r)? {
-        Obj::Dict(d) => d.get(&k),
+    // The common `d.get(k)` / `d.get(k, default)` locks the dict once; anything
+    // else (a wrong receiver or argument count) goes the checked way for its error.
+    let found = match (args.first(), args.len()) {
+        (Some(&Value::Obj(r)), 2 | 3) => {
+            let k = vm.held_key(args[1]);
+            let g = vm.get(r)?;
+            match (&*g, k) {
+                (Obj::Dict(d), Ok(k)) => Some(d.get_ref(&vm.rt.heap, k.key_ref())),
+                (Obj::Dict(_), Err(e)) => return Err(e),
+                _ => None,
+            }
+        }
         _ => None,
+    };
+    let v = match found {
+        Some(v) => v,
+        None => {
+            let r = this(vm, args, "get")?;
+            arity("get", &args[1..], 1, 2)?;
+            let k = vm.held_key(args[1])?;
+            let v = match &*vm.get(r)? {
+                Obj::Dict(d) => d.get_ref(&vm.rt.heap, k.key_ref()),
+                _ => None,
+            };
+            v
+        }
     };
     let v = v.unwrap_or(args.get(2).copied().unwrap_or(Value::None));
     vm.incref(v);
@@ -70,11 +90,12 @@ fn view(vm: &mut Vm, args: &[Value], kind: ViewKind) -> PyResult<Value> {
 fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let r = this(vm, args, "pop")?;
     arity("pop", &args[1..], 1, 2)?;
-    let k = vm.dict_key(args[1])?;
+    let k = vm.held_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Dict(d) => d.remove(&k),
+        Obj::Dict(d) => d.remove_ref(&vm.rt.heap, k.key_ref()),
         _ => None,
     };
+    drop(k);
     match old {
         Some((key, v)) => {
             vm.decref(key);
@@ -95,7 +116,7 @@ fn setdefault(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Val
     arity("setdefault", &args[1..], 1, 2)?;
     let k = vm.dict_key(args[1])?;
     let cur = match &*vm.get(r)? {
-        Obj::Dict(d) => d.get(&k),
+        Obj::Dict(d) => d.get(&vm.rt.heap, &k),
         _ => None,
     };
     if let Some(v) = cur {
@@ -153,24 +174,16 @@ fn clear(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 
 fn popitem(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let r = this(vm, args, "popitem")?;
-    let last = match &*vm.get(r)? {
-        Obj::Dict(d) => d.iter().last(),
+    let last = match &mut *vm.get_mut(r)? {
+        Obj::Dict(d) => d.pop_last(),
         _ => None,
     };
-    let Some((k, _)) = last else {
-        return Err(PyErr::new(
-            ExcKind::KeyError,
-            "'popitem(): dictionary is empty'",
-        ));
-    };
-    let key = vm.dict_key(k)?;
-    let old = match &mut *vm.get_mut(r)? {
-        Obj::Dict(d) => d.remove(&key),
-        _ => None,
-    };
-    match old {
+    match last {
         Some((k, v)) => vm.new_tuple(vec![k, v]),
-        None => Ok(Value::None),
+        None => Err(PyErr::new(
+            ExcKind::KeyError,
+            "popitem(): dictionary is empty",
+        )),
     }
 }
 
@@ -186,7 +199,7 @@ fn set_remove(vm: &mut Vm, args: &[Value], must: bool) -> PyResult<Value> {
     arity("remove", &args[1..], 1, 1)?;
     let k = vm.dict_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Set(d) => d.remove(&k),
+        Obj::Set(d) => d.remove(&vm.rt.heap, &k),
         _ => None,
     };
     match old {
@@ -207,11 +220,11 @@ fn set_pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value>
         _ => None,
     };
     let Some((k, _)) = first else {
-        return Err(PyErr::new(ExcKind::KeyError, "'pop from an empty set'"));
+        return Err(PyErr::new(ExcKind::KeyError, "pop from an empty set"));
     };
     let key = vm.dict_key(k)?;
     let old = match &mut *vm.get_mut(r)? {
-        Obj::Set(d) => d.remove(&key),
+        Obj::Set(d) => d.remove(&vm.rt.heap, &key),
         _ => None,
     };
     Ok(old.map(|(k, _)| k).unwrap_or(Value::None))

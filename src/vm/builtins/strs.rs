@@ -3,7 +3,7 @@
 
 use super::{arity, def, kwarg, Def, Owner};
 use crate::bytecode::Sym;
-use crate::heap::{Obj, TypeTag, Value};
+use crate::heap::{Obj, StrObj, TypeTag, Value};
 use crate::text::strings as ts;
 use crate::vm::{PyErr, PyResult, Vm};
 use std::sync::Arc;
@@ -11,8 +11,12 @@ use std::sync::Arc;
 pub fn defs() -> Vec<Def> {
     let m = Owner::Method(TypeTag::Str);
     vec![
-        def("upper", m, |vm, a, _| unary(vm, a, "upper", ts::upper)),
-        def("lower", m, |vm, a, _| unary(vm, a, "lower", ts::lower)),
+        def("upper", m, |vm, a, _| {
+            case_map(vm, a, "upper", ts::upper, str::make_ascii_uppercase)
+        }),
+        def("lower", m, |vm, a, _| {
+            case_map(vm, a, "lower", ts::lower, str::make_ascii_lowercase)
+        }),
         def("casefold", m, |vm, a, _| {
             unary(vm, a, "casefold", ts::casefold)
         }),
@@ -118,6 +122,33 @@ fn unary(vm: &mut Vm, args: &[Value], name: &str, f: fn(&str) -> String) -> PyRe
     vm.new_string(f(&s))
 }
 
+/// `upper` and `lower`: an ASCII string (the common case) is copied once into
+/// the new string and mapped there in place, and its character count is known;
+/// any other goes through `unary`.
+fn case_map(
+    vm: &mut Vm,
+    args: &[Value],
+    name: &str,
+    f: fn(&str) -> String,
+    ascii: fn(&mut str),
+) -> PyResult<Value> {
+    if let [Value::Obj(r)] = *args {
+        let g = vm.get(r)?;
+        if let Obj::Str(s) = &*g {
+            if s.is_ascii() {
+                let mut out: Arc<str> = Arc::from(&*s.s);
+                drop(g);
+                if let Some(m) = Arc::get_mut(&mut out) {
+                    ascii(m);
+                }
+                let n = out.len();
+                return vm.alloc(Obj::Str(StrObj::with_nchars(out, n)));
+            }
+        }
+    }
+    unary(vm, args, name, f)
+}
+
 fn pred(vm: &mut Vm, args: &[Value], name: &str, f: fn(&str) -> bool) -> PyResult<Value> {
     let s = this(vm, args, name)?;
     arity(name, &args[1..], 0, 0)?;
@@ -189,7 +220,9 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
                 let b = sep.as_bytes()[0] as char;
                 let mut items = Vec::new();
                 for part in s.split(b) {
-                    match vm.new_str(part) {
+                    // ASCII: as many characters as bytes, no scan needed.
+                    let obj = StrObj::with_nchars(Arc::from(part), part.len());
+                    match vm.alloc(Obj::Str(obj)) {
                         Ok(v) => items.push(v),
                         Err(e) => {
                             vm.decref_all(items);
