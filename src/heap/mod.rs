@@ -18,5 +18,5 @@ pub mod value;
 
 pub use dict::{Dict, DictKey, KeyRef};
 pub use objects::*;
-pub use slots::{Heap, HeapError, LocalHeap, RefcountMode};
+pub use slots::{Heap, HeapError, LocalHeap, RefcountMode, AUX_BUILTIN, AUX_PLAIN_FUNCTION};
 pub use value::{AtomicValue, ObjRef, Value};

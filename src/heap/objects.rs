@@ -434,6 +434,7 @@ impl Obj {
                 ((f.code as u64) << 32) | super::slots::AUX_PLAIN_FUNCTION
             }
             Obj::Function(f) => ((f.code as u64) << 32) | super::slots::AUX_CLOSURE_FUNCTION,
+            Obj::Builtin(b) => ((b.0 as u64) << 32) | super::slots::AUX_BUILTIN,
             _ => 0,
         }
     }

@@ -198,6 +198,9 @@ pub const AUX_PLAIN_FUNCTION: u64 = 1;
 /// `aux` tag of a function with a closure: code index in the high half.
 pub const AUX_CLOSURE_FUNCTION: u64 = 2;
 
+/// `aux` tag of a built-in function or method: its number in the high half.
+pub const AUX_BUILTIN: u64 = 3;
+
 impl Heap {
     /// A heap that refuses to grow past `max_bytes` (approximately: see `Obj::approx_size`).
     pub fn new(max_bytes: u64, mode: RefcountMode) -> Self {
@@ -294,34 +297,38 @@ impl Heap {
         Ok(())
     }
 
-    /// The code object of a function with no closure, read without taking the
-    /// slot's lock: the generation is read before and after, so a slot freed and
-    /// reused meanwhile is noticed (and the caller takes the slow, checked path).
+    /// The code object of a function, and whether it has a closure, read
+    /// without taking the slot's lock: the generation is read before and after,
+    /// so a slot freed and reused meanwhile is noticed (and the caller takes the
+    /// slow, checked path). None for anything but a function.
     #[inline]
-    pub fn plain_function_code(&self, r: ObjRef) -> Option<u32> {
-        let slot = self.slot(r.idx)?;
-        let g1 = slot.gen.load(Acquire);
-        let aux = slot.aux.load(Acquire);
-        let g2 = slot.gen.load(Acquire);
-        if g1 == r.gen && g2 == r.gen && aux & 0xff == AUX_PLAIN_FUNCTION {
-            Some((aux >> 32) as u32)
-        } else {
-            None
+    pub fn function_code(&self, r: ObjRef) -> Option<(u32, bool)> {
+        let aux = self.aux(r)?;
+        match aux & 0xff {
+            AUX_PLAIN_FUNCTION => Some(((aux >> 32) as u32, false)),
+            AUX_CLOSURE_FUNCTION => Some(((aux >> 32) as u32, true)),
+            _ => None,
         }
     }
 
-    /// The code object of a function with a closure, read without the lock as
-    /// `plain_function_code` does (the closure itself is behind the lock).
+    /// The immutable facts of a live object (`Obj::aux_hint`), read without
+    /// the slot's lock: the generation is read before and after, so a slot
+    /// freed and reused meanwhile is noticed.
     #[inline]
-    pub fn closure_function_code(&self, r: ObjRef) -> Option<u32> {
+    pub fn aux(&self, r: ObjRef) -> Option<u64> {
         let slot = self.slot(r.idx)?;
         let g1 = slot.gen.load(Acquire);
         let aux = slot.aux.load(Acquire);
         let g2 = slot.gen.load(Acquire);
-        if g1 == r.gen && g2 == r.gen && aux & 0xff == AUX_CLOSURE_FUNCTION {
-            Some((aux >> 32) as u32)
-        } else {
-            None
+        (g1 == r.gen && g2 == r.gen).then_some(aux)
+    }
+
+    /// The code object of a function with no closure (see `function_code`).
+    #[inline]
+    pub fn plain_function_code(&self, r: ObjRef) -> Option<u32> {
+        match self.function_code(r) {
+            Some((code, false)) => Some(code),
+            _ => None,
         }
     }
 

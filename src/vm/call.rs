@@ -103,8 +103,15 @@ impl Vm {
             return Err(PyErr::type_error(format!("'{tn}' object is not callable")));
         };
         let rt = self.rt;
-        if kwnames.is_none() {
-            if let Some(code_id) = rt.heap.plain_function_code(r) {
+        let aux = rt.heap.aux(r).unwrap_or(0);
+        if aux & 0xff == crate::heap::AUX_BUILTIN {
+            // A built-in (`len`, or a method pushed by LoadMethod): known from
+            // the slot's hint, without its lock.
+            return self.call_builtin((aux >> 32) as u16, callee_idx, None, nargs, kwnames);
+        }
+        if kwnames.is_none() && aux & 0xff == crate::heap::AUX_PLAIN_FUNCTION {
+            {
+                let code_id = (aux >> 32) as u32;
                 let code = &rt.program.codes[code_id as usize];
                 if code.is_simple() && nargs == code.argcount as usize && code.cellnames.is_empty()
                 {
@@ -238,7 +245,7 @@ impl Vm {
     /// its positional arguments (`fast_call!` in the loop checked the shape):
     /// its other locals unbound, then its cells. False, with the stack
     /// untouched, if the function is not what its `aux` word said.
-    #[inline]
+    #[inline(never)]
     pub(super) fn push_closure(&mut self, r: ObjRef, fc: &super::FastCall) -> bool {
         let rt = self.rt;
         let Ok(g) = rt.heap.get(r) else {

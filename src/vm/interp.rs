@@ -118,23 +118,21 @@ impl Vm {
                     if let Some(&Value::Obj(r)) = self.stack.get(callee_idx) {
                         let depth_ok =
                             || self.frames.len() < rt.recursion_limit.load(Relaxed) as usize;
-                        if let Some(code_id) = rt.heap.plain_function_code(r) {
+                        if let Some((code_id, closure)) = rt.heap.function_code(r) {
                             if let Some(fc) = rt.fast_calls.get(code_id as usize) {
                                 if fc.argc == $argc && depth_ok() {
-                                    // (`resize` is a call even when it adds nothing.)
-                                    if fc.extra != 0 {
-                                        self.stack.extend(std::iter::repeat_n(
-                                            Value::Unbound,
-                                            fc.extra as usize,
-                                        ));
+                                    if !closure {
+                                        // (`resize` is a call even when it adds nothing.)
+                                        if fc.extra != 0 {
+                                            self.stack.extend(std::iter::repeat_n(
+                                                Value::Unbound,
+                                                fc.extra as usize,
+                                            ));
+                                        }
+                                        enter!(code_id);
+                                    } else if self.push_closure(r, fc) {
+                                        enter!(code_id);
                                     }
-                                    enter!(code_id);
-                                }
-                            }
-                        } else if let Some(code_id) = rt.heap.closure_function_code(r) {
-                            if let Some(fc) = rt.fast_calls.get(code_id as usize) {
-                                if fc.argc == $argc && depth_ok() && self.push_closure(r, fc) {
-                                    enter!(code_id);
                                 }
                             }
                         }
