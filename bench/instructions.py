@@ -14,9 +14,17 @@ are compared before they are measured for real with ../shared/bench/run.
 Instructions are not time: locked (atomic) instructions, cache misses and
 mispredicted branches cost far more than one cycle and count as one.
 
+With `--python`, CPython runs each program under callgrind too, and its count
+less that of an empty program (its start-up, about 140 million instructions)
+is printed beside gilsim's, with the ratio gilsim / python: where gilsim stands
+against CPython, measured in a way that a busy machine does not disturb (though
+CPython executes more instructions per cycle on some programs, so the wall-time
+ratio of ../shared/bench/run remains the judge).
+
 usage (from the repository root, after `cargo build --release`):
   python3 bench/instructions.py                                 # counts of target/release/gilsim
   python3 bench/instructions.py --base /tmp/gilsim-before       # and the ratio to an older build
+  python3 bench/instructions.py --python python3                # and the ratio to CPython's count
   python3 bench/instructions.py --only fib,nbody
 """
 import argparse
@@ -44,10 +52,11 @@ REDUCED = {
 }
 
 
-def count(gilsim, program):
-    """Instructions callgrind counts for `gilsim run program`."""
+def count(gilsim, program, argv=None):
+    """Instructions callgrind counts for `gilsim run program` (or for `argv`)."""
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", gilsim, "run", program],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        + (argv or [gilsim, "run", program]),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -65,7 +74,16 @@ def main():
     ap.add_argument("--base", help="an older gilsim binary to compare with")
     ap.add_argument("--suite", default=os.path.join("..", "shared", "bench", "programs"))
     ap.add_argument("--only", help="comma-separated program names")
+    ap.add_argument("--python", help="also count this CPython (e.g. python3) on each program")
     args = ap.parse_args()
+    python = None
+    if args.python:
+        # The interpreter itself, not a launcher script (pyenv's shims are shell
+        # scripts, whose own instructions would be counted).
+        python = subprocess.run(
+            [args.python, "-c", "import sys; print(sys.executable)"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
     names = args.only.split(",") if args.only else list(REDUCED)
     for exe in [args.gilsim] + ([args.base] if args.base else []):
         if not os.path.exists(exe):
@@ -74,6 +92,13 @@ def main():
         header = f"{'program':<14} {'instructions':>14}"
         if args.base:
             header += f" {'base':>14} {'new/base':>9}"
+        py_start = 0
+        if python:
+            header += f" {'python':>14} {'gs/py':>6}"
+            empty = os.path.join(tmp, "empty.py")
+            with open(empty, "w", encoding="utf-8") as f:
+                f.write("pass\n")
+            py_start = count(None, None, [python, empty])
         print(header)
         for name in names:
             if name not in REDUCED:
@@ -90,6 +115,9 @@ def main():
             if args.base:
                 b = count(args.base, path)
                 line += f" {b:>14,} {n / b:>9.3f}"
+            if python:
+                p = count(None, None, [python, path]) - py_start
+                line += f" {p:>14,} {n / p:>6.2f}"
             print(line, flush=True)
 
 

@@ -146,7 +146,11 @@ pub struct Builtins {
     /// Whether `exc` holds consecutive slots (see `exc_kind_of`).
     exc_dense: bool,
     by_name: FxHashMap<&'static str, Value>,
-    methods: FxHashMap<(TypeTag, Sym), Value>,
+    /// Methods of built-in types by name: indexed by the name's symbol (the
+    /// method names are interned first, so the table is short), each entry the
+    /// few types that have a method of that name. A bounds check and a scan of
+    /// one to four pairs, on every `LoadMethod` of a str, list or dict.
+    methods: Vec<Vec<(TypeTag, Value)>>,
     fn_objs: Vec<Value>,
     pub memory_error_instance: ObjRef,
     /// `object.__init__` / `BaseException.__init__`, for `super().__init__(...)`.
@@ -227,7 +231,7 @@ impl Builtins {
         for (i, &(name, _)) in EXC_TABLE.iter().enumerate() {
             by_name.insert(name, Value::Obj(exc[i]));
         }
-        let mut methods = FxHashMap::default();
+        let mut methods: Vec<Vec<(TypeTag, Value)>> = Vec::new();
         let mut fn_objs = Vec::new();
         let mut base_init = Value::None;
         for (i, d) in table().iter().enumerate() {
@@ -239,7 +243,18 @@ impl Builtins {
                     by_name.insert(d.name, v);
                 }
                 Owner::Method(t) => {
-                    methods.insert((t, intern(d.name)), v);
+                    let at = intern(d.name).0 as usize;
+                    if methods.len() <= at {
+                        methods.resize_with(at + 1, Vec::new);
+                    }
+                    if let Some(named) = methods.get_mut(at) {
+                        match named.iter_mut().find(|(owner, _)| *owner == t) {
+                            // a later definition replaces an earlier one, as the
+                            // map did
+                            Some(entry) => entry.1 = v,
+                            None => named.push((t, v)),
+                        }
+                    }
                 }
                 Owner::Hidden if d.name == "__init__" => base_init = v,
                 _ => {}
@@ -318,13 +333,15 @@ impl Builtins {
 
     /// A method of a built-in type (borrowed).
     pub fn method(&self, tag: TypeTag, name: Sym) -> Option<Value> {
-        if let Some(&v) = self.methods.get(&(tag, name)) {
-            return Some(v);
-        }
-        if tag == TypeTag::Bool {
-            return self.methods.get(&(TypeTag::Int, name)).copied();
-        }
-        None
+        let named = self.methods.get(name.0 as usize)?;
+        let find = |t: TypeTag| named.iter().find(|(owner, _)| *owner == t).map(|&(_, v)| v);
+        find(tag).or_else(|| {
+            if tag == TypeTag::Bool {
+                find(TypeTag::Int)
+            } else {
+                None
+            }
+        })
     }
 
     /// The heap object of built-in number `id` (borrowed).
