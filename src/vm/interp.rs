@@ -440,21 +440,26 @@ impl Vm {
                         let v = tri!(self.get_item(obj, idx));
                         self.stack.push(v);
                     }
-                    Instr::StoreSubscrFastFast(a, b)
-                    | Instr::StoreSubscrFastConst(a, b)
-                    | Instr::StoreConstSubscrFastFast(a, b, _) => {
-                        // Container (and index) borrowed from the frame's slots; the
-                        // value popped, or a constant that was never pushed.
+                    Instr::StoreSubscrFastFast(a, b) | Instr::StoreSubscrFastConst(a, b) => {
+                        // Container (and index) borrowed from the frame's slots.
                         let (obj, idx) =
-                            slot_and!(a, b, !matches!(ins, Instr::StoreSubscrFastConst(..)));
-                        let v = match ins {
-                            Instr::StoreConstSubscrFastFast(_, _, c) => {
-                                let v = consts.get(c as usize).copied().unwrap_or(Value::None);
-                                self.incref(v);
-                                v
+                            slot_and!(a, b, matches!(ins, Instr::StoreSubscrFastFast(..)));
+                        let v = pop!();
+                        if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
+                            if let Some(old) = store_list_item(rt, r, i, v) {
+                                self.decref(old);
+                                continue;
                             }
-                            _ => pop!(),
-                        };
+                        }
+                        self.frames[fi].ip = ip as u32;
+                        tri!(self.set_item(obj, idx, v));
+                    }
+                    Instr::StoreConstSubscrFastFast(a, b, c) => {
+                        // Container and index borrowed from the slots, the value a
+                        // constant: nothing was pushed.
+                        let (obj, idx) = slot_and!(a, b, true);
+                        let v = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        self.incref(v);
                         if let (Value::Obj(r), Value::Int(i)) = (obj, idx) {
                             if let Some(old) = store_list_item(rt, r, i, v) {
                                 self.decref(old);
