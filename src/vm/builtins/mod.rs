@@ -146,10 +146,11 @@ pub struct Builtins {
     /// Whether `exc` holds consecutive slots (see `exc_kind_of`).
     exc_dense: bool,
     by_name: FxHashMap<&'static str, Value>,
-    /// Methods of built-in types by name: indexed by the name's symbol (the
-    /// method names are interned first, so the table is short), each entry the
-    /// few types that have a method of that name. A bounds check and a scan of
-    /// one to four pairs, on every `LoadMethod` of a str, list or dict.
+    /// Methods of built-in types by name: indexed by the name's symbol (one
+    /// entry per symbol up to the highest method name's, most of them empty),
+    /// each entry the few types that have a method of that name. A bounds check
+    /// and a scan of one to four pairs, instead of hashing, on every
+    /// `LoadMethod` of a str, list or dict.
     methods: Vec<Vec<(TypeTag, Value)>>,
     fn_objs: Vec<Value>,
     pub memory_error_instance: ObjRef,
