@@ -976,26 +976,31 @@ impl Vm {
                         }
                     }
                     Instr::ReturnValue => {
-                        let v = pop!();
                         let f = self.frames[fi];
+                        let n = self.stack.len();
                         if f.block_base as usize == self.blocks.len()
                             && f.handling_base as usize == self.handling.len()
+                            && base >= 1
+                            && base < n
+                            && !f.is_entry
                         {
-                            // No handler blocks or handled exceptions to drop: release
-                            // the slots, operands and callee in place, cut once.
+                            // The common return: no handler blocks or handled
+                            // exceptions to drop. Release the callee, the slots and
+                            // any operands in place, then the result takes the
+                            // callee's place: no pop and push.
                             self.frames.pop();
-                            let from = (f.base as usize).saturating_sub(1);
-                            if let Some(tail) = self.stack.get(from..) {
-                                for &x in tail {
-                                    if let Value::Obj(r) = x {
-                                        rt.heap.decref_obj(&mut self.local, r);
-                                    }
+                            let (from, v) = (base - 1, self.stack[n - 1]);
+                            for &x in &self.stack[from..n - 1] {
+                                if let Value::Obj(r) = x {
+                                    rt.heap.decref_obj(&mut self.local, r);
                                 }
                             }
-                            self.stack.truncate(from);
-                        } else {
-                            self.pop_frame(f);
+                            self.stack[from] = v;
+                            self.stack.truncate(from + 1);
+                            continue 'frame;
                         }
+                        let v = pop!();
+                        self.pop_frame(f);
                         if f.is_entry {
                             return Ok(v);
                         }

@@ -397,11 +397,19 @@ impl Vm {
         }
     }
 
-    #[inline]
+    /// Release a reference. Only the test for an object is inlined: most
+    /// released values in arithmetic code are unboxed numbers, for which this
+    /// is one compare, and the object path is too big to repeat at every site.
+    #[inline(always)]
     pub fn decref(&mut self, v: Value) {
         if let Value::Obj(r) = v {
-            self.rt.heap.decref_obj(&mut self.local, r);
+            self.decref_object(r);
         }
+    }
+
+    #[inline(never)]
+    fn decref_object(&mut self, r: ObjRef) {
+        self.rt.heap.decref_obj(&mut self.local, r);
     }
 
     pub fn alloc(&mut self, obj: Obj) -> PyResult<Value> {
