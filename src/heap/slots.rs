@@ -165,7 +165,9 @@ impl LocalHeap {
 }
 
 pub struct Heap {
-    segments: Box<[OnceLock<Box<[Slot]>>]>,
+    /// Segments are arrays of a fixed length, so that indexing one with a
+    /// masked index needs no bounds check on the VM's hottest path.
+    segments: Box<[OnceLock<Box<[Slot; SEG_SIZE]>>]>,
     /// The next never-used slot index.
     fresh: AtomicU32,
     /// Free slots handed back by threads whose caches overflowed or that ended.
@@ -200,6 +202,17 @@ pub const AUX_CLOSURE_FUNCTION: u64 = 2;
 
 /// `aux` tag of a built-in function or method: its number in the high half.
 pub const AUX_BUILTIN: u64 = 3;
+
+/// A segment of never-used slots, built on the heap (it is too big for a
+/// thread's stack).
+fn new_segment() -> Box<[Slot; SEG_SIZE]> {
+    let slots: Box<[Slot]> = (0..SEG_SIZE).map(|_| Slot::new()).collect();
+    match slots.try_into() {
+        Ok(seg) => seg,
+        // The iterator yields exactly SEG_SIZE slots, whatever the input.
+        Err(_) => unreachable!("a segment is built with SEG_SIZE slots"),
+    }
+}
 
 impl Heap {
     /// A heap that refuses to grow past `max_bytes` (approximately: see `Obj::approx_size`).
@@ -264,7 +277,7 @@ impl Heap {
     #[inline(always)]
     fn slot(&self, idx: u32) -> Option<&Slot> {
         let seg = self.segments.get((idx >> SEG_BITS) as usize)?.get()?;
-        seg.get(idx as usize & (SEG_SIZE - 1))
+        Some(&seg[idx as usize & (SEG_SIZE - 1)])
     }
 
     /// Charge `bytes` against the cap (a container grew). Err(Full) past it.
@@ -363,7 +376,7 @@ impl Heap {
             .segments
             .get((idx >> SEG_BITS) as usize)
             .ok_or(HeapError::Full)?;
-        seg.get_or_init(|| (0..SEG_SIZE).map(|_| Slot::new()).collect());
+        seg.get_or_init(new_segment);
         Ok(idx)
     }
 
