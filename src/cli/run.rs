@@ -450,8 +450,8 @@ pub fn crash_report(
 fn audit_of(vm: &Vm) -> audit::AuditReport {
     let rt = vm.rt;
     let mut roots: Vec<Value> = rt.globals.iter().map(|g| g.load()).collect();
-    for c in &rt.consts {
-        roots.extend(c.iter().copied());
+    for c in &rt.code_runs {
+        roots.extend(c.consts.iter().copied());
     }
     roots.extend(rt.builtins.roots());
     roots.extend(rt.modules.lock().values().copied());

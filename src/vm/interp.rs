@@ -42,9 +42,8 @@ impl Vm {
         'frame: loop {
             let fi = self.frames.len() - 1;
             let frame = self.frames[fi];
-            let code = &program.codes[frame.code as usize];
-            let instrs = &code.instrs[..];
-            let consts = &rt.consts[frame.code as usize][..];
+            let run = &rt.code_runs[frame.code as usize];
+            let (instrs, consts) = (&run.instrs[..], &run.consts[..]);
             let base = frame.base as usize;
             let mut ip = frame.ip as usize;
 
@@ -152,10 +151,10 @@ impl Vm {
                         consts.get(b).copied().unwrap_or(Value::None)
                     };
                     if let Value::Unbound = l {
-                        throw!(unbound_local(code.slot_name(a as u32)));
+                        throw!(unbound_local(local_name(program, frame.code, a as u32)));
                     }
                     if let Value::Unbound = r {
-                        throw!(unbound_local(code.slot_name(b as u32)));
+                        throw!(unbound_local(local_name(program, frame.code, b as u32)));
                     }
                     (l, r)
                 }};
@@ -245,7 +244,7 @@ impl Vm {
                     Instr::LoadFast(n) => {
                         let v = self.stack[base + n as usize];
                         if let Value::Unbound = v {
-                            throw!(unbound_local(code.slot_name(n)));
+                            throw!(unbound_local(local_name(program, frame.code, n)));
                         }
                         self.incref(v);
                         self.stack.push(v);
@@ -255,10 +254,10 @@ impl Vm {
                         let va = self.stack[base + a];
                         let vb = self.stack[base + b];
                         if let Value::Unbound = va {
-                            throw!(unbound_local(code.slot_name(a as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, a as u32)));
                         }
                         if let Value::Unbound = vb {
-                            throw!(unbound_local(code.slot_name(b as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, b as u32)));
                         }
                         self.incref(va);
                         self.incref(vb);
@@ -269,7 +268,7 @@ impl Vm {
                         let a = self.stack[base + s as usize];
                         let b = consts.get(c as usize).copied().unwrap_or(Value::None);
                         if let Value::Unbound = a {
-                            throw!(unbound_local(code.slot_name(s as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, s as u32)));
                         }
                         let fast = num_fast(op, a, b);
                         let v = match fast {
@@ -283,7 +282,7 @@ impl Vm {
                         let a = self.stack[slot];
                         let b = consts.get(c as usize).copied().unwrap_or(Value::None);
                         if let Value::Unbound = a {
-                            throw!(unbound_local(code.slot_name(s as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, s as u32)));
                         }
                         let fast = num_fast(op, a, b);
                         let v = match fast {
@@ -305,7 +304,7 @@ impl Vm {
                         let old =
                             std::mem::replace(&mut self.stack[base + n as usize], Value::Unbound);
                         if let Value::Unbound = old {
-                            throw!(unbound_local(code.slot_name(n)));
+                            throw!(unbound_local(local_name(program, frame.code, n)));
                         }
                         self.decref(old);
                     }
@@ -317,7 +316,7 @@ impl Vm {
                                 ExcKind::NameError,
                                 format!(
                                     "cannot access free variable '{}' where it is not associated with a value in enclosing scope",
-                                    code.slot_name(n)
+                                    local_name(program, frame.code, n)
                                 )
                             ));
                         }
@@ -419,7 +418,7 @@ impl Vm {
                         // The object stays borrowed from its slot.
                         let obj = self.stack[base + s as usize];
                         if let Value::Unbound = obj {
-                            throw!(unbound_local(code.slot_name(s as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, s as u32)));
                         }
                         let v = tri!(self.get_attr(obj, a));
                         self.stack.push(v);
@@ -561,10 +560,10 @@ impl Vm {
                         let x = self.stack[base + a as usize];
                         let y = self.stack[base + b as usize];
                         if let Value::Unbound = x {
-                            throw!(unbound_local(code.slot_name(a as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, a as u32)));
                         }
                         if let Value::Unbound = y {
-                            throw!(unbound_local(code.slot_name(b as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, b as u32)));
                         }
                         let v = match num_fast(op, x, y) {
                             Some(v) => v,
@@ -578,7 +577,7 @@ impl Vm {
                             Instr::BinaryTosFast(_, s) => {
                                 let b = self.stack[base + s as usize];
                                 if let Value::Unbound = b {
-                                    throw!(unbound_local(code.slot_name(s)));
+                                    throw!(unbound_local(local_name(program, frame.code, s)));
                                 }
                                 b
                             }
@@ -622,7 +621,7 @@ impl Vm {
                         let obj = self.stack[base + s as usize];
                         if let Value::Unbound = obj {
                             self.decref(v);
-                            throw!(unbound_local(code.slot_name(s as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, s as u32)));
                         }
                         tri!(self.set_attr(obj, a, v));
                     }
@@ -741,7 +740,7 @@ impl Vm {
                         // The local is borrowed from its slot; `is` touches no count.
                         let v = self.stack[base + s as usize];
                         if let Value::Unbound = v {
-                            throw!(unbound_local(code.slot_name(s as u32)));
+                            throw!(unbound_local(local_name(program, frame.code, s as u32)));
                         }
                         // Jump when the test is false: `is None` on a value that is
                         // not None, or `is not None` on None.
@@ -829,7 +828,9 @@ impl Vm {
                             Value::Bool(b) => b,
                             Value::Int(i) => i != 0,
                             Value::None => false,
-                            Value::Unbound => throw!(unbound_local(code.slot_name(s as u32))),
+                            Value::Unbound => {
+                                throw!(unbound_local(local_name(program, frame.code, s as u32)))
+                            }
                             _ => {
                                 // Held while its truth is asked (which may run
                                 // `__bool__` or `__len__`), as LoadFast would.
@@ -1502,6 +1503,15 @@ impl Vm {
 
 fn stack_underflow() -> PyErr {
     PyErr::new(ExcKind::RuntimeError, "internal error: stack underflow")
+}
+
+/// The name of a frame slot, for an error message (found only when needed,
+/// so that entering a frame does not look up its code object).
+fn local_name(program: &crate::bytecode::Program, code: u32, n: u32) -> &str {
+    program
+        .codes
+        .get(code as usize)
+        .map_or("?", |c| c.slot_name(n))
 }
 
 pub fn unbound_local(name: &str) -> PyErr {

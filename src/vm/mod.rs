@@ -161,12 +161,20 @@ impl FastCall {
     }
 }
 
+/// A code object's instructions and its constants as heap values (made once at
+/// start), side by side: entering a frame finds both with one lookup.
+pub struct CodeRun {
+    pub instrs: Box<[crate::bytecode::Instr]>,
+    pub consts: Box<[Value]>,
+}
+
 pub struct Runtime {
     pub program: Arc<Program>,
     pub heap: Heap,
     pub globals: Box<[AtomicValue]>,
-    /// Each code object's constants as heap values, made once at start.
-    pub consts: Vec<Box<[Value]>>,
+    /// What the interpreter loop reads on entering a frame of each code object
+    /// (see `CodeRun`).
+    pub code_runs: Vec<CodeRun>,
     pub builtins: Builtins,
     pub global_by_sym: FxHashMap<Sym, u32>,
     /// Keyword-name tuples of calls (constants), already interned.
@@ -247,7 +255,7 @@ impl Runtime {
         let mut local = LocalHeap::default();
         let builtins =
             Builtins::create(&heap, &mut local).map_err(|_| "heap too small".to_string())?;
-        let mut consts = Vec::with_capacity(program.codes.len());
+        let mut code_runs = Vec::with_capacity(program.codes.len());
         let mut kwname_syms = FxHashMap::default();
         for code in &program.codes {
             let mut vals = Vec::with_capacity(code.consts.len());
@@ -267,7 +275,10 @@ impl Runtime {
                 }
                 vals.push(v);
             }
-            consts.push(vals.into_boxed_slice());
+            code_runs.push(CodeRun {
+                instrs: code.instrs.clone().into_boxed_slice(),
+                consts: vals.into_boxed_slice(),
+            });
         }
         heap.retire(&mut local);
         let param_syms = program
@@ -285,7 +296,7 @@ impl Runtime {
             program,
             heap,
             globals,
-            consts,
+            code_runs,
             builtins,
             global_by_sym,
             kwname_syms,
