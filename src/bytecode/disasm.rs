@@ -210,7 +210,8 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             konst(c as u32)
         ),
         LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
-        | LoadClosure(n) => code.slot_name(n).to_string(),
+        | LoadClosure(n) | ReturnFast(n) => code.slot_name(n).to_string(),
+        ReturnConst(n) => konst(n),
         LoadGlobal(n) | StoreGlobal(n) | DeleteGlobal(n) => program
             .global_names
             .get(n as usize)

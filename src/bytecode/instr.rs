@@ -206,6 +206,11 @@ pub enum Instr {
     /// ForIter and StoreFast fused: the next item goes straight into a local.
     ForIterStore(u32, u16),
     ReturnValue,
+    /// `return local` (LoadFast, ReturnValue fused): the slot.
+    ReturnFast(u32),
+    /// `return const` (LoadConst, ReturnValue fused), as in the `return None`
+    /// that ends a function: the constant.
+    ReturnConst(u32),
 
     // --- building
     BuildList(u32),

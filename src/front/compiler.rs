@@ -445,6 +445,12 @@ impl<'a> Compiler<'a> {
             (Instr::StoreFast(s), [.., Instr::Binary(op)]) if !is_label(n) => {
                 Some((1, Instr::BinaryStoreFast(*op, s)))
             }
+            (Instr::ReturnValue, [.., Instr::LoadFast(s)]) if !is_label(n) => {
+                Some((1, Instr::ReturnFast(*s)))
+            }
+            (Instr::ReturnValue, [.., Instr::LoadConst(c)]) if !is_label(n) => {
+                Some((1, Instr::ReturnConst(*c)))
+            }
             (Instr::LoadAttr(a), [.., Instr::LoadFast(s)]) if *s < 0x10000 && !is_label(n) => {
                 Some((1, Instr::LoadAttrFast(*s as u16, a)))
             }

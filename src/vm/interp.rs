@@ -172,6 +172,46 @@ impl Vm {
                     ab
                 }};
             }
+            // Return `$v` (a reference the caller owns) from this frame, whose
+            // values on the stack end at `$end` (the result is above them when
+            // it was pushed, or not on the stack at all).
+            macro_rules! do_return {
+                ($v:expr, $end:expr) => {{
+                    let (v, end): (Value, usize) = ($v, $end);
+                    let f = self.frames[fi];
+                    if f.block_base as usize == self.blocks.len()
+                        && f.handling_base as usize == self.handling.len()
+                        && base >= 1
+                        && base <= end
+                        && !f.is_entry
+                    {
+                        // The common return: no handler blocks or handled
+                        // exceptions to drop. Release the callee, the slots and
+                        // any operands in place, then the result takes the
+                        // callee's place: no pop and push.
+                        self.frames.pop();
+                        let from = base - 1;
+                        for &x in &self.stack[from..end] {
+                            if let Value::Obj(r) = x {
+                                rt.heap.decref_obj(&mut self.local, r);
+                            }
+                        }
+                        self.stack[from] = v;
+                        self.stack.truncate(from + 1);
+                        continue 'frame;
+                    }
+                    if end == self.stack.len() {
+                        self.stack.push(v);
+                    }
+                    let v = pop!();
+                    self.pop_frame(f);
+                    if f.is_entry {
+                        return Ok(v);
+                    }
+                    self.stack.push(v);
+                    continue 'frame;
+                }};
+            }
             macro_rules! breaker_check {
                 () => {
                     if rt.breaker.is_set() {
@@ -976,37 +1016,31 @@ impl Vm {
                             },
                         }
                     }
-                    Instr::ReturnValue => {
-                        let f = self.frames[fi];
-                        let n = self.stack.len();
-                        if f.block_base as usize == self.blocks.len()
-                            && f.handling_base as usize == self.handling.len()
-                            && base >= 1
-                            && base < n
-                            && !f.is_entry
-                        {
-                            // The common return: no handler blocks or handled
-                            // exceptions to drop. Release the callee, the slots and
-                            // any operands in place, then the result takes the
-                            // callee's place: no pop and push.
-                            self.frames.pop();
-                            let (from, v) = (base - 1, self.stack[n - 1]);
-                            for &x in &self.stack[from..n - 1] {
-                                if let Value::Obj(r) = x {
-                                    rt.heap.decref_obj(&mut self.local, r);
-                                }
-                            }
-                            self.stack[from] = v;
-                            self.stack.truncate(from + 1);
-                            continue 'frame;
+                    Instr::ReturnValue => match self.stack.last() {
+                        Some(&v) => {
+                            let end = self.stack.len() - 1;
+                            do_return!(v, end);
                         }
-                        let v = pop!();
-                        self.pop_frame(f);
-                        if f.is_entry {
-                            return Ok(v);
+                        None => throw!(stack_underflow()),
+                    },
+                    Instr::ReturnFast(s) => {
+                        // Moved out of its slot: the slot's reference is the
+                        // result's, and the release of the slots skips it.
+                        let Some(x) = self.stack.get_mut(base + s as usize) else {
+                            throw!(stack_underflow())
+                        };
+                        let v = std::mem::replace(x, Value::Unbound);
+                        if let Value::Unbound = v {
+                            throw!(unbound_local(local_name(program, frame.code, s)));
                         }
-                        self.stack.push(v);
-                        continue 'frame;
+                        let end = self.stack.len();
+                        do_return!(v, end);
+                    }
+                    Instr::ReturnConst(c) => {
+                        let v = consts.get(c as usize).copied().unwrap_or(Value::None);
+                        self.incref(v);
+                        let end = self.stack.len();
+                        do_return!(v, end);
                     }
                     Instr::BuildList(n) => {
                         let items = self.pop_n(n as usize);
