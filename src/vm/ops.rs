@@ -524,12 +524,22 @@ impl Vm {
                 if total.saturating_mul(16) > self.rt.heap.max_bytes() as usize {
                     return Err(PyErr::new(ExcKind::MemoryError, ""));
                 }
-                let mut v = Vec::with_capacity(total);
-                for _ in 0..n {
-                    v.extend_from_slice(&items);
-                }
-                for &x in &v {
-                    self.incref(x);
+                let v = match items[..] {
+                    // `[x] * n`, the common form, fills without a copy per repeat.
+                    [x] => vec![x; total],
+                    _ => {
+                        let mut v = Vec::with_capacity(total);
+                        for _ in 0..n {
+                            v.extend_from_slice(&items);
+                        }
+                        v
+                    }
+                };
+                // Only objects have counts: `[0] * n` and `[True] * n` take none.
+                if items.iter().any(|x| matches!(x, Value::Obj(_))) {
+                    for &x in &v {
+                        self.incref(x);
+                    }
                 }
                 Ok(Some(if is_list {
                     self.new_list(v)?
