@@ -113,6 +113,18 @@ impl AtomicValue {
         decode(self.tag.load(Relaxed), self.bits.load(Relaxed))
     }
 
+    /// The object held, if the cell holds one (globals mostly hold functions,
+    /// classes and modules): a test of the tag, without decoding the rest.
+    #[inline(always)]
+    pub fn load_obj(&self) -> Option<ObjRef> {
+        let tag = self.tag.load(Relaxed);
+        let bits = self.bits.load(Relaxed);
+        (tag & 0xff == TAG_OBJ).then_some(ObjRef {
+            idx: bits as u32,
+            gen: (tag >> 32) as u32,
+        })
+    }
+
     /// Stores `v` and returns what was there, whose reference the caller now owns.
     /// A load followed by two stores, not an atomic swap: that is what CPython's
     /// `STORE_GLOBAL` does under the GIL, and without it two writers can both read the

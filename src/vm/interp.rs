@@ -373,7 +373,13 @@ impl Vm {
                         self.stack.push(v);
                     }
                     Instr::LoadGlobal(n) => {
-                        let v = match rt.globals.get(n as usize) {
+                        let cell = rt.globals.get(n as usize);
+                        if let Some(r) = cell.and_then(|c| c.load_obj()) {
+                            rt.heap.incref_obj(&mut self.local, r);
+                            self.stack.push(Value::Obj(r));
+                            continue;
+                        }
+                        let v = match cell {
                             Some(c) => c.load(),
                             None => Value::Unbound,
                         };
