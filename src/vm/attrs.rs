@@ -415,6 +415,16 @@ impl Vm {
     pub fn load_method(&mut self, obj: Value, name: Sym) -> PyResult<()> {
         let rt = self.rt;
         if let Value::Obj(r) = obj {
+            // A str, list, tuple, dict or set: its type from the slot's `aux`
+            // word, without locking it (the commonest receivers of a call).
+            if let Some(tag) = rt.heap.aux(r).and_then(crate::heap::aux_method_type) {
+                if let Some(b) = rt.builtins.method(tag, name) {
+                    self.incref(b);
+                    self.stack.push(b);
+                    self.stack.push(obj);
+                    return Ok(());
+                }
+            }
             let g = match rt.heap.get(r) {
                 Ok(g) => g,
                 Err(e) => {
@@ -436,16 +446,6 @@ impl Vm {
                             self.stack.push(obj);
                             return Ok(());
                         }
-                    }
-                }
-                Obj::Str(_) | Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Tuple(_) => {
-                    let tag = tag_of_obj(&g);
-                    drop(g);
-                    if let Some(b) = rt.builtins.method(tag, name) {
-                        self.incref(b);
-                        self.stack.push(b);
-                        self.stack.push(obj);
-                        return Ok(());
                     }
                 }
                 _ => {}

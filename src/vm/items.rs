@@ -419,11 +419,17 @@ impl Vm {
                 "'{t}' object does not support item assignment"
             )));
         };
-        let kind = match &*self.get(r)? {
-            Obj::List(_) => 0,
-            Obj::Dict(_) => 1,
-            Obj::Instance(_) => 2,
-            _ => 3,
+        // A list or a dict is known from the slot's `aux` word, without a lock
+        // (see `heap::AUX_LIST`); anything else, or a stale handle, is looked at.
+        let kind = match self.rt.heap.aux(r).map(|a| a & 0xff) {
+            Some(crate::heap::AUX_LIST) => 0,
+            Some(crate::heap::AUX_DICT) => 1,
+            _ => match &*self.get(r)? {
+                Obj::List(_) => 0,
+                Obj::Dict(_) => 1,
+                Obj::Instance(_) => 2,
+                _ => 3,
+            },
         };
         match kind {
             0 => {
@@ -552,11 +558,17 @@ impl Vm {
                 "'{t}' object doesn't support item deletion"
             )));
         };
-        let kind = match &*self.get(r)? {
-            Obj::List(_) => 0,
-            Obj::Dict(_) => 1,
-            Obj::Instance(_) => 2,
-            _ => 3,
+        // A list or a dict is known from the slot's `aux` word, without a lock
+        // (see `heap::AUX_LIST`); anything else, or a stale handle, is looked at.
+        let kind = match self.rt.heap.aux(r).map(|a| a & 0xff) {
+            Some(crate::heap::AUX_LIST) => 0,
+            Some(crate::heap::AUX_DICT) => 1,
+            _ => match &*self.get(r)? {
+                Obj::List(_) => 0,
+                Obj::Dict(_) => 1,
+                Obj::Instance(_) => 2,
+                _ => 3,
+            },
         };
         match kind {
             0 => {
