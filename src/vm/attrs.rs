@@ -412,15 +412,18 @@ impl Vm {
     }
 
     /// LoadMethod: consumes `obj` and pushes (callable, self) or (callable, Unbound).
+    /// The callable of a built-in type's method is the method's number, an int
+    /// that only `CallMethod` sees (see `Vm::call_method`).
     pub fn load_method(&mut self, obj: Value, name: Sym) -> PyResult<()> {
         let rt = self.rt;
         if let Value::Obj(r) = obj {
             // A str, list, tuple, dict or set: its type from the slot's `aux`
-            // word, without locking it (the commonest receivers of a call).
+            // word, without locking it (the commonest receivers of a call),
+            // and the method pushed as its number, not as an object (see
+            // `Vm::call_method`).
             if let Some(tag) = rt.heap.aux(r).and_then(crate::heap::aux_method_type) {
-                if let Some(b) = rt.builtins.method(tag, name) {
-                    self.incref(b);
-                    self.stack.push(b);
+                if let Some(id) = rt.builtins.method_number(tag, name) {
+                    self.stack.push(Value::Int(id as i64));
                     self.stack.push(obj);
                     return Ok(());
                 }
