@@ -116,9 +116,17 @@ fn opt_index(vm: &mut Vm, v: Option<&Value>) -> PyResult<Option<i64>> {
     }
 }
 
+/// No arguments but self, or CPython's message, which names the type.
+fn no_args(name: &str, args: &[Value]) -> PyResult<()> {
+    if args.len() > 1 {
+        arity(&format!("str.{name}"), &args[1..], 0, 0)?;
+    }
+    Ok(())
+}
+
 fn unary(vm: &mut Vm, args: &[Value], name: &str, f: fn(&str) -> String) -> PyResult<Value> {
     let s = this(vm, args, name)?;
-    arity(name, &args[1..], 0, 0)?;
+    no_args(name, args)?;
     vm.new_string(f(&s))
 }
 
@@ -151,7 +159,7 @@ fn case_map(
 
 fn pred(vm: &mut Vm, args: &[Value], name: &str, f: fn(&str) -> bool) -> PyResult<Value> {
     let s = this(vm, args, name)?;
-    arity(name, &args[1..], 0, 0)?;
+    no_args(name, args)?;
     Ok(Value::Bool(f(&s)))
 }
 
