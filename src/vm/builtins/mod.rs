@@ -352,15 +352,15 @@ impl Builtins {
         })
     }
 
-    /// The number of a method of a built-in type that is not bool (see
-    /// `method`): what `LoadMethod` pushes for it.
+    /// The methods of built-in types called `name`: (type, object, number)
+    /// each, empty when no built-in type has one (`deposit`), which tells
+    /// `LoadMethod` that it need not ask the receiver's type.
     #[inline]
-    pub fn method_number(&self, tag: TypeTag, name: Sym) -> Option<u16> {
+    pub fn methods_named(&self, name: Sym) -> &[(TypeTag, Value, u16)] {
         self.methods
-            .get(name.0 as usize)?
-            .iter()
-            .find(|(owner, _, _)| *owner == tag)
-            .map(|&(_, _, id)| id)
+            .get(name.0 as usize)
+            .map(|v| &v[..])
+            .unwrap_or_default()
     }
 
     /// The heap object of built-in number `id` (borrowed).

@@ -3,10 +3,10 @@
 use super::{arity, kwarg, only_kwargs};
 use crate::bytecode::{sym_name, Sym};
 use crate::heap::{Dict, Obj, ObjRef, StrObj, TypeTag, Value};
-use std::sync::Arc;
 use crate::text;
 use crate::vm::ops::Num;
 use crate::vm::{PyErr, PyResult, Vm};
+use std::sync::Arc;
 
 pub fn construct(
     vm: &mut Vm,
@@ -254,7 +254,18 @@ mod tests {
 
     #[test]
     fn int_digits_match_display() {
-        for i in [0, 7, -7, 10, 99, -100, 4294967295, i64::MAX, i64::MIN, i64::MIN + 1] {
+        for i in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            -100,
+            4294967295,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ] {
             let mut buf = [0u8; 20];
             let at = int_digits(i, &mut buf);
             assert_eq!(std::str::from_utf8(&buf[at..]), Ok(i.to_string().as_str()));
