@@ -1181,7 +1181,7 @@ impl Vm {
                             tri!(self.call_setup(self_idx - 1, argc as usize, None))
                         } else {
                             fast_call!(self_idx.wrapping_sub(1), argc + 1);
-                            tri!(self.call_setup(self_idx.wrapping_sub(1), argc as usize + 1, None))
+                            tri!(self.call_method(self_idx.wrapping_sub(1), argc as usize + 1))
                         };
                         if pushed {
                             continue 'frame;

@@ -6,7 +6,7 @@
 
 use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::{intern, sym, BinOpKind, CmpKind, Sym};
-use crate::heap::{Obj, Value};
+use crate::heap::{Obj, Value, AUX_BIGINT, AUX_STR};
 use crate::text;
 use num_bigint::BigInt;
 use num_integer::Integer;
@@ -72,6 +72,10 @@ impl Vm {
             Value::Int(i) => Some(Num::I(i)),
             Value::Bool(b) => Some(Num::I(b as i64)),
             Value::Float(f) => Some(Num::F(f)),
+            // Only a big int is a number among objects, and the slot's `aux`
+            // word says which objects are, without their lock (a stale handle
+            // has no `aux` and takes the checked way, which reports it).
+            Value::Obj(r) if self.rt.heap.aux(r).is_some_and(|a| a & 0xff != AUX_BIGINT) => None,
             Value::Obj(r) => match &*self.get(r)? {
                 Obj::BigInt(b) => Some(Num::B(b.clone())),
                 _ => None,
@@ -89,8 +93,20 @@ impl Vm {
                 _ => {}
             }
         }
-        if let (Some(x), Some(y)) = (self.num_of(a)?, self.num_of(b)?) {
-            return self.num_binop(op, x, y);
+        // `str + str` first: the concatenation of strings.py and dicts.py
+        // (`words[i] + str(n)`), known from the `aux` words without locks.
+        if let (BinOpKind::Add, Value::Obj(ra), Value::Obj(rb)) = (op, a, b) {
+            let heap = &self.rt.heap;
+            if heap.aux(ra) == Some(AUX_STR) && heap.aux(rb) == Some(AUX_STR) {
+                if let Some(v) = self.seq_binop(op, a, b)? {
+                    return Ok(v);
+                }
+            }
+        }
+        if let Some(x) = self.num_of(a)? {
+            if let Some(y) = self.num_of(b)? {
+                return self.num_binop(op, x, y);
+            }
         }
         if let Some(v) = self.seq_binop(op, a, b)? {
             return Ok(v);

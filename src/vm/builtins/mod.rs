@@ -151,7 +151,9 @@ pub struct Builtins {
     /// each entry the few types that have a method of that name. A bounds check
     /// and a scan of one to four pairs, instead of hashing, on every
     /// `LoadMethod` of a str, list or dict.
-    methods: Vec<Vec<(TypeTag, Value)>>,
+    /// Each pair also carries the method's number, which `LoadMethod` pushes
+    /// in place of the object (see `Vm::call_method`).
+    methods: Vec<Vec<(TypeTag, Value, u16)>>,
     fn_objs: Vec<Value>,
     pub memory_error_instance: ObjRef,
     /// `object.__init__` / `BaseException.__init__`, for `super().__init__(...)`.
@@ -232,7 +234,7 @@ impl Builtins {
         for (i, &(name, _)) in EXC_TABLE.iter().enumerate() {
             by_name.insert(name, Value::Obj(exc[i]));
         }
-        let mut methods: Vec<Vec<(TypeTag, Value)>> = Vec::new();
+        let mut methods: Vec<Vec<(TypeTag, Value, u16)>> = Vec::new();
         let mut fn_objs = Vec::new();
         let mut base_init = Value::None;
         for (i, d) in table().iter().enumerate() {
@@ -249,11 +251,11 @@ impl Builtins {
                         methods.resize_with(at + 1, Vec::new);
                     }
                     if let Some(named) = methods.get_mut(at) {
-                        match named.iter_mut().find(|(owner, _)| *owner == t) {
+                        match named.iter_mut().find(|(owner, _, _)| *owner == t) {
                             // a later definition replaces an earlier one, as the
                             // map did
-                            Some(entry) => entry.1 = v,
-                            None => named.push((t, v)),
+                            Some(entry) => (entry.1, entry.2) = (v, i as u16),
+                            None => named.push((t, v, i as u16)),
                         }
                     }
                 }
@@ -335,7 +337,12 @@ impl Builtins {
     /// A method of a built-in type (borrowed).
     pub fn method(&self, tag: TypeTag, name: Sym) -> Option<Value> {
         let named = self.methods.get(name.0 as usize)?;
-        let find = |t: TypeTag| named.iter().find(|(owner, _)| *owner == t).map(|&(_, v)| v);
+        let find = |t: TypeTag| {
+            named
+                .iter()
+                .find(|(owner, _, _)| *owner == t)
+                .map(|&(_, v, _)| v)
+        };
         find(tag).or_else(|| {
             if tag == TypeTag::Bool {
                 find(TypeTag::Int)
@@ -343,6 +350,17 @@ impl Builtins {
                 None
             }
         })
+    }
+
+    /// The methods of built-in types called `name`: (type, object, number)
+    /// each, empty when no built-in type has one (`deposit`), which tells
+    /// `LoadMethod` that it need not ask the receiver's type.
+    #[inline]
+    pub fn methods_named(&self, name: Sym) -> &[(TypeTag, Value, u16)] {
+        self.methods
+            .get(name.0 as usize)
+            .map(|v| &v[..])
+            .unwrap_or_default()
     }
 
     /// The heap object of built-in number `id` (borrowed).
