@@ -377,7 +377,11 @@ impl Heap {
     /// Allocate a list of `items` (as `alloc(Obj::List(items))`), knowing its
     /// size and hint without matching on the kind: lists are the objects that
     /// binary_trees allocates by the million.
-    pub fn alloc_list(&self, local: &mut LocalHeap, items: Vec<Value>) -> Result<ObjRef, HeapError> {
+    pub fn alloc_list(
+        &self,
+        local: &mut LocalHeap,
+        items: Vec<Value>,
+    ) -> Result<ObjRef, HeapError> {
         // Kept equal to `Obj::approx_size` of a list, which `free` uncharges.
         let size = 64 + items.capacity() * 16;
         self.place(local, Obj::List(items), size, 0)

@@ -120,27 +120,35 @@ impl Vm {
         if let (Some(a), Some(b), Some(c)) = (plain_bound(a), plain_bound(b), plain_bound(c)) {
             // A list sliced by ints: the copy is made under one look at the
             // list, its items counted while it is still held (see seq_item).
-            let items = {
-                let g = self.get(r)?;
-                match &*g {
-                    Obj::List(items) => {
-                        let (start, _, step, n) =
-                            text::strings::slice_indices(items.len() as i64, a, b, c)?;
-                        let out: Vec<Value> = if step == 1 {
-                            items[start as usize..(start + n) as usize].to_vec()
-                        } else {
-                            (0..n).map(|k| items[(start + k * step) as usize]).collect()
-                        };
-                        for &v in &out {
-                            self.incref(v);
-                        }
-                        Some(out)
-                    }
-                    _ => None,
-                }
+            // The guard comes from the heap directly: `Vm::get` is a call.
+            let rt = self.rt;
+            let g = match rt.heap.get(r) {
+                Ok(g) => g,
+                Err(e) => return Err(self.heap_error(e)),
             };
-            if let Some(items) = items {
-                return self.new_list(items).map(Some);
+            if let Obj::List(items) = &*g {
+                let (start, _, step, n) =
+                    text::strings::slice_indices(items.len() as i64, a, b, c)?;
+                // The two steps fannkuch uses (`perm1[:]`, `perm[k::-1]`) copy
+                // without an index computation and bounds check per item.
+                // (An empty slice may start at -1, whence the test for n.)
+                let out: Vec<Value> = match step {
+                    _ if n == 0 => Vec::new(),
+                    1 => items[start as usize..(start + n) as usize].to_vec(),
+                    -1 => items[(start + 1 - n) as usize..=start as usize]
+                        .iter()
+                        .rev()
+                        .copied()
+                        .collect(),
+                    _ => (0..n).map(|k| items[(start + k * step) as usize]).collect(),
+                };
+                for &v in &out {
+                    if let Value::Obj(o) = v {
+                        rt.heap.incref_obj(&mut self.local, o);
+                    }
+                }
+                drop(g);
+                return self.new_list(out).map(Some);
             }
         }
         if !matches!(&*self.get(r)?, Obj::List(_) | Obj::Tuple(_) | Obj::Str(_)) {
@@ -160,6 +168,14 @@ impl Vm {
         v: Value,
     ) -> Result<PyResult<()>, Value> {
         let Value::Obj(r) = obj else { return Err(v) };
+        if let (Some(a), Some(b), Some(c)) = (plain_bound(a), plain_bound(b), plain_bound(c)) {
+            if let Some(done) = self.assign_from_temporary(r, a, b, c, v) {
+                // The temporary now holds the replaced items: releasing it
+                // releases them.
+                self.decref(v);
+                return Ok(done);
+            }
+        }
         match self.get(r).as_deref() {
             Ok(Obj::List(_)) => {}
             _ => return Err(v),
@@ -177,10 +193,89 @@ impl Vm {
         };
         let new_items = match self.take_temporary_items(v, r) {
             Some(items) => Ok(items),
-            None => self.collect_iterable(v),
+            None => self.slice_source(v, c),
         };
         self.decref(v);
         Ok(new_items.and_then(|items| self.list_assign_slice(r, a, b, c, items)))
+    }
+
+    /// The items to assign to a list's slice of step `step`, new references;
+    /// `v` stays the caller's. A value that cannot be iterated gets CPython's
+    /// message (list_ass_slice's and list_ass_subscript's), not iter()'s.
+    fn slice_source(&mut self, v: Value, step: Option<i64>) -> PyResult<Vec<Value>> {
+        if let Value::Obj(r) = v {
+            if matches!(&*self.get(r)?, Obj::List(_) | Obj::Tuple(_)) {
+                return self.collect_iterable(v);
+            }
+        }
+        let it = match self.make_iter(v) {
+            Ok(it) => it,
+            Err(e) if self.err_is(&e, ExcKind::TypeError) => {
+                // Replaced, as PySequence_Fast replaces it (an `__iter__`'s
+                // own TypeError included): its object, if any, is released.
+                if e.kind().is_none() {
+                    let r = self.materialize(e);
+                    self.decref(Value::Obj(r));
+                }
+                return Err(PyErr::type_error(if step.unwrap_or(1) == 1 {
+                    "can only assign an iterable"
+                } else {
+                    "must assign iterable to extended slice"
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        let items = self.collect_iterable(it);
+        self.decref(it);
+        items
+    }
+
+    /// `list[a:b:c] = v` where `v` is a list that nothing but the caller refers
+    /// to (the `perm[k::-1]` of fannkuch's `perm[:k + 1] = perm[k::-1]`) and
+    /// the slice has as many items as `v`: the items are exchanged between the
+    /// two lists, so that `v` ends up holding the replaced ones and no count
+    /// changes. None (nothing done, `v` untouched) for anything else.
+    ///
+    /// Both lists are locked at once. That cannot deadlock: `v` is not
+    /// `target`, and no other thread can lock `v`, which it cannot reach (the
+    /// count is true under the GIL, which is why this is not done without it).
+    fn assign_from_temporary(
+        &mut self,
+        target: ObjRef,
+        a: Option<i64>,
+        b: Option<i64>,
+        c: Option<i64>,
+        v: Value,
+    ) -> Option<PyResult<()>> {
+        let Value::Obj(vr) = v else { return None };
+        let heap = &self.rt.heap;
+        if vr == target || heap.unguarded() || heap.refcount(vr) != 1 {
+            return None;
+        }
+        let mut g = heap.get_mut(target).ok()?;
+        let Obj::List(items) = &mut *g else {
+            return None;
+        };
+        let (start, _, step, n) = match text::strings::slice_indices(items.len() as i64, a, b, c) {
+            Ok(bounds) => bounds,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let mut gv = heap.get_mut(vr).ok()?;
+        let Obj::List(new_items) = &mut *gv else {
+            return None;
+        };
+        if new_items.len() != n as usize {
+            return None;
+        }
+        if step == 1 {
+            let start = start as usize;
+            items[start..start + n as usize].swap_with_slice(new_items);
+        } else {
+            for (k, x) in new_items.iter_mut().enumerate() {
+                std::mem::swap(&mut items[(start + k as i64 * step) as usize], x);
+            }
+        }
+        Some(Ok(()))
     }
 
     /// The items of `v` if it is a list that nothing but the caller refers to
@@ -428,7 +523,7 @@ impl Vm {
         match kind {
             0 => {
                 if let Some((a, b, c)) = self.slice_parts(idx)? {
-                    let new_items = match self.collect_iterable(v) {
+                    let new_items = match self.slice_source(v, c) {
                         Ok(i) => i,
                         Err(e) => {
                             self.decref(v);
