@@ -340,10 +340,18 @@ impl Heap {
         self.max_bytes as u64
     }
 
+    /// A free slot's index: from the thread's cache (inline: the common case
+    /// is one pop), else from the shared list or the never-used slots.
+    #[inline(always)]
     fn take_free_index(&self, local: &mut LocalHeap) -> Result<u32, HeapError> {
-        if let Some(i) = local.free.pop() {
-            return Ok(i);
+        match local.free.pop() {
+            Some(i) => Ok(i),
+            None => self.take_free_index_slow(local),
         }
+    }
+
+    #[inline(never)]
+    fn take_free_index_slow(&self, local: &mut LocalHeap) -> Result<u32, HeapError> {
         {
             let mut g = self.free.lock();
             if !g.is_empty() {
