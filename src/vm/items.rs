@@ -70,6 +70,72 @@ fn plain_bound(v: Value) -> Option<Option<i64>> {
 /// A slice's start, stop and step, each possibly absent.
 type SliceParts = (Option<i64>, Option<i64>, Option<i64>);
 
+/// A slice of a list of `len` items as (start, step, count), as CPython's
+/// PySlice_Unpack and PySlice_AdjustIndices compute it; None for a zero step.
+/// `text::strings::slice_indices` computes the same for every sequence,
+/// through i128 and out of line; the list fast paths (fannkuch slices twice
+/// per flip) use this one, inline. No sum here can overflow: a negative bound
+/// has the length (at most i64::MAX) added, and the step is kept above
+/// i64::MIN so that it can be negated.
+#[inline(always)]
+fn list_slice(
+    len: usize,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: Option<i64>,
+) -> Option<(i64, i64, i64)> {
+    let len = len as i64;
+    let step = match step {
+        None => 1,
+        Some(0) => return None,
+        Some(s) => s.max(-i64::MAX),
+    };
+    let clamp = |v: i64| {
+        if v < 0 {
+            let v = v + len;
+            if v < 0 {
+                if step < 0 {
+                    -1
+                } else {
+                    0
+                }
+            } else {
+                v
+            }
+        } else if v >= len {
+            if step < 0 {
+                len - 1
+            } else {
+                len
+            }
+        } else {
+            v
+        }
+    };
+    let st = match start {
+        Some(v) => clamp(v),
+        None if step < 0 => len - 1,
+        None => 0,
+    };
+    let sp = match stop {
+        Some(v) => clamp(v),
+        None if step < 0 => -1,
+        None => len,
+    };
+    let n = match step {
+        1 => (sp - st).max(0),
+        -1 => (st - sp).max(0),
+        _ if step < 0 && sp < st => (st - sp - 1) / (-step) + 1,
+        _ if step > 0 && st < sp => (sp - st - 1) / step + 1,
+        _ => 0,
+    };
+    Some((st, step, n))
+}
+
+fn zero_step() -> PyErr {
+    PyErr::value_error("slice step cannot be zero")
+}
+
 impl Vm {
     fn slice_parts(&mut self, s: Value) -> PyResult<Option<SliceParts>> {
         let Value::Obj(r) = s else { return Ok(None) };
@@ -127,8 +193,9 @@ impl Vm {
                 Err(e) => return Err(self.heap_error(e)),
             };
             if let Obj::List(items) = &*g {
-                let (start, _, step, n) =
-                    text::strings::slice_indices(items.len() as i64, a, b, c)?;
+                let Some((start, step, n)) = list_slice(items.len(), a, b, c) else {
+                    return Err(zero_step());
+                };
                 // The two steps fannkuch uses (`perm1[:]`, `perm[k::-1]`) copy
                 // without an index computation and bounds check per item.
                 // (An empty slice may start at -1, whence the test for n.)
@@ -256,9 +323,8 @@ impl Vm {
         let Obj::List(items) = &mut *g else {
             return None;
         };
-        let (start, _, step, n) = match text::strings::slice_indices(items.len() as i64, a, b, c) {
-            Ok(bounds) => bounds,
-            Err(e) => return Some(Err(e.into())),
+        let Some((start, step, n)) = list_slice(items.len(), a, b, c) else {
+            return Some(Err(zero_step()));
         };
         let mut gv = heap.get_mut(vr).ok()?;
         let Obj::List(new_items) = &mut *gv else {
@@ -268,8 +334,12 @@ impl Vm {
             return None;
         }
         if step == 1 {
+            // (A loop: `swap_with_slice` is a call, as long as this whole
+            // exchange for fannkuch's few items.)
             let start = start as usize;
-            items[start..start + n as usize].swap_with_slice(new_items);
+            for (x, y) in items[start..start + n as usize].iter_mut().zip(new_items) {
+                std::mem::swap(x, y);
+            }
         } else {
             for (k, x) in new_items.iter_mut().enumerate() {
                 std::mem::swap(&mut items[(start + k as i64 * step) as usize], x);
@@ -1093,5 +1163,31 @@ impl Vm {
 
     pub fn new_str_arc(&mut self, s: Arc<str>) -> PyResult<Value> {
         self.alloc(Obj::Str(StrObj::new(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_slice;
+    use crate::text::strings::slice_indices;
+
+    #[test]
+    fn list_slice_agrees_with_slice_indices() {
+        // Every bound and step near the edges of small lists, and the
+        // extremes of i64, where an overflow would show.
+        let mut vals: Vec<Option<i64>> = (-12..=12).map(Some).collect();
+        vals.extend([None, Some(i64::MIN), Some(i64::MAX), Some(i64::MIN + 1)]);
+        for len in [0usize, 1, 2, 5, 9] {
+            for &a in &vals {
+                for &b in &vals {
+                    for &c in &vals {
+                        let want = slice_indices(len as i64, a, b, c)
+                            .ok()
+                            .map(|(st, _, step, n)| (st, step, n));
+                        assert_eq!(list_slice(len, a, b, c), want, "{len} {a:?} {b:?} {c:?}");
+                    }
+                }
+            }
+        }
     }
 }
