@@ -173,6 +173,73 @@ impl Vm {
         Ok((conv(self, a)?, conv(self, b)?, conv(self, c)?))
     }
 
+    /// `SubscrSlice(n)` (`obj[a:b]`, `obj[a:b:c]` for n = 3) and `StoreSlice(n)`
+    /// (`obj[a:b] = v`): the operands are popped (v, obj, a, b[, c] from the
+    /// bottom) and released, and a load's result pushed. Lists, tuples and
+    /// strings are sliced without a slice object (`get_slice`, `set_slice`);
+    /// anything else gets one, as CPython's BINARY_SLICE builds it.
+    ///
+    /// Out of the dispatch loop, so that its many paths do not weigh on the
+    /// loop's code; the bounds, nearly always ints or None, are released
+    /// without a call (fannkuch slices twice per flip).
+    #[inline(never)]
+    pub fn slice_op(&mut self, store: bool, n: u32) -> PyResult<()> {
+        let mut pop = || self.stack.pop().unwrap_or(Value::None);
+        let step = if n == 3 { pop() } else { Value::None };
+        let stop = pop();
+        let start = pop();
+        let obj = pop();
+        let done = if store {
+            let v = self.stack.pop().unwrap_or(Value::None);
+            match self.set_slice(obj, start, stop, step, v) {
+                Ok(r) => Some(r.map(|()| None)),
+                Err(v) => {
+                    // Not a list: the general path, with a slice object.
+                    self.stack.push(v);
+                    None
+                }
+            }
+        } else {
+            self.get_slice(obj, start, stop, step)
+                .transpose()
+                .map(|r| r.map(Some))
+        };
+        let r = match done {
+            Some(r) => {
+                for v in [start, stop, step, obj] {
+                    if let Value::Obj(_) = v {
+                        self.decref(v);
+                    }
+                }
+                r
+            }
+            None => {
+                let sl = match self.alloc(Obj::Slice { start, stop, step }) {
+                    Ok(sl) => sl,
+                    Err(e) => {
+                        for v in [start, stop, step, obj] {
+                            self.decref(v);
+                        }
+                        return Err(e);
+                    }
+                };
+                let r = if store {
+                    let v = self.stack.pop().unwrap_or(Value::None);
+                    self.set_item(obj, sl, v).map(|()| None)
+                } else {
+                    self.get_item(obj, sl).map(Some)
+                };
+                self.decref(sl);
+                self.decref(obj);
+                r
+            }
+        };
+        if let Some(v) = r? {
+            self.stack.push(v);
+        }
+        Ok(())
+    }
+
     /// `obj[a:b:c]` without a slice object, for the sequences that slice
     /// natively; None (nothing done) for other objects.
     pub fn get_slice(
