@@ -390,8 +390,7 @@ impl Heap {
         local: &mut LocalHeap,
         items: Vec<Value>,
     ) -> Result<ObjRef, HeapError> {
-        // Kept equal to `Obj::approx_size` of a list, which `free` uncharges.
-        let size = 64 + items.capacity() * 16;
+        let size = super::objects::list_size(items.capacity());
         self.place(local, Obj::List(items), size, 0)
     }
 
@@ -687,9 +686,17 @@ impl Heap {
             .store(((local.thread as u64) << 48) | local.site, Relaxed);
         let obj = std::mem::replace(&mut *g, Obj::Free);
         slot.aux.store(0, Relaxed);
-        slot.freed_kind.store(obj.kind_index(), Relaxed);
+        // One match for both facts, and none for a list (the commonest death).
+        let (kind, size) = match &obj {
+            Obj::List(v) => (
+                super::objects::KIND_LIST,
+                super::objects::list_size(v.capacity()),
+            ),
+            other => (other.kind_index(), other.approx_size()),
+        };
+        slot.freed_kind.store(kind, Relaxed);
         drop(g);
-        local.bytes -= obj.approx_size() as i64;
+        local.bytes -= size as i64;
         tracing::trace!(slot = r.idx, gen = r.gen, kind = obj.kind_name(), "freed");
         local.frees += 1;
         if local.free.len() >= LOCAL_CACHE_MAX {
