@@ -76,6 +76,15 @@ pub const KIND_NAMES: &[&str] = &[
     "native object",
 ];
 
+/// `Obj::kind_index` of a list (`Heap::free` knows a list without asking).
+pub const KIND_LIST: u8 = 4;
+
+/// `Obj::approx_size` of a list whose buffer holds `capacity` items.
+#[inline]
+pub fn list_size(capacity: usize) -> usize {
+    64 + capacity * 16
+}
+
 /// Kinds of native object (the `u8` of `TypeTag::Native`).
 pub mod native_kind {
     pub const THREAD: u8 = 0;
@@ -478,7 +487,7 @@ impl Obj {
         64 + match self {
             Obj::Str(s) => s.s.len(),
             Obj::BigInt(b) => (b.bits() / 8) as usize,
-            Obj::List(v) => v.capacity() * 16,
+            Obj::List(v) => return list_size(v.capacity()),
             Obj::Tuple(v) => v.len() * 16,
             Obj::Dict(d) | Obj::Set(d) => d.slots_len() * 48,
             _ => 0,
@@ -492,7 +501,7 @@ impl Obj {
             Obj::Free => 1,
             Obj::Str(_) => 2,
             Obj::BigInt(_) => 3,
-            Obj::List(_) => 4,
+            Obj::List(_) => KIND_LIST,
             Obj::Tuple(_) => 5,
             Obj::Dict(_) => 6,
             Obj::Set(_) => 7,

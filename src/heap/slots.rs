@@ -353,10 +353,18 @@ impl Heap {
         self.max_bytes as u64
     }
 
+    /// A free slot's index: from the thread's cache (inline: the common case
+    /// is one pop), else from the shared list or the never-used slots.
+    #[inline(always)]
     fn take_free_index(&self, local: &mut LocalHeap) -> Result<u32, HeapError> {
-        if let Some(i) = local.free.pop() {
-            return Ok(i);
+        match local.free.pop() {
+            Some(i) => Ok(i),
+            None => self.take_free_index_slow(local),
         }
+    }
+
+    #[inline(never)]
+    fn take_free_index_slow(&self, local: &mut LocalHeap) -> Result<u32, HeapError> {
         {
             let mut g = self.free.lock();
             if !g.is_empty() {
@@ -383,8 +391,32 @@ impl Heap {
     /// Allocate `obj` with a reference count of one (the caller's reference).
     pub fn alloc(&self, local: &mut LocalHeap, obj: Obj) -> Result<ObjRef, HeapError> {
         let size = obj.approx_size();
-        self.charge_local(local, size as i64)?;
         let aux = obj.aux_hint();
+        self.place(local, obj, size, aux)
+    }
+
+    /// Allocate a list of `items` (as `alloc(Obj::List(items))`), knowing its
+    /// size and hint without matching on the kind: lists are the objects that
+    /// binary_trees allocates by the million.
+    pub fn alloc_list(
+        &self,
+        local: &mut LocalHeap,
+        items: Vec<Value>,
+    ) -> Result<ObjRef, HeapError> {
+        let size = super::objects::list_size(items.capacity());
+        self.place(local, Obj::List(items), size, 0)
+    }
+
+    /// Put `obj`, of `size` bytes and `aux` hint, in a free slot.
+    #[inline(always)]
+    fn place(
+        &self,
+        local: &mut LocalHeap,
+        obj: Obj,
+        size: usize,
+        aux: u64,
+    ) -> Result<ObjRef, HeapError> {
+        self.charge_local(local, size as i64)?;
         let idx = match self.take_free_index(local) {
             Ok(i) => i,
             Err(e) => {
@@ -395,7 +427,12 @@ impl Heap {
         let slot = self.slot(idx).ok_or(HeapError::Full)?;
         let mut g = slot.data.write();
         let gen = slot.gen.load(Relaxed);
-        *g = obj;
+        // A free slot holds `Obj::Free`, which owns nothing: forgetting it
+        // spares a call to the whole enum's drop glue on every allocation.
+        match std::mem::replace(&mut *g, obj) {
+            free @ Obj::Free => std::mem::forget(free),
+            other => drop(other),
+        }
         slot.aux.store(aux, Release);
         slot.rc.store(1, Relaxed);
         slot.alloc_site.store(local.site, Relaxed);
@@ -627,13 +664,18 @@ impl Heap {
     /// A count reached zero: free the object, and, iteratively rather than by
     /// recursion (a million-node linked list must not overflow the Rust stack),
     /// everything whose last reference it held.
+    ///
+    /// The first object is freed directly, not through `pending`: most objects
+    /// that die own nothing that dies with them (binary_trees frees a million
+    /// two-item lists), and for them the stack is never touched.
     #[inline(never)]
     fn release_zero(&self, local: &mut LocalHeap, r: ObjRef) {
-        local.pending.push(r);
         if local.freeing {
+            local.pending.push(r);
             return;
         }
         local.freeing = true;
+        self.free(local, r);
         while let Some(r) = local.pending.pop() {
             self.free(local, r);
         }
@@ -657,24 +699,46 @@ impl Heap {
             .store(((local.thread as u64) << 48) | local.site, Relaxed);
         let obj = std::mem::replace(&mut *g, Obj::Free);
         slot.aux.store(0, Relaxed);
-        slot.freed_kind.store(obj.kind_index(), Relaxed);
+        // One match for both facts, and none for a list (the commonest death).
+        let (kind, size) = match &obj {
+            Obj::List(v) => (
+                super::objects::KIND_LIST,
+                super::objects::list_size(v.capacity()),
+            ),
+            other => (other.kind_index(), other.approx_size()),
+        };
+        slot.freed_kind.store(kind, Relaxed);
         drop(g);
-        local.bytes -= obj.approx_size() as i64;
+        local.bytes -= size as i64;
         tracing::trace!(slot = r.idx, gen = r.gen, kind = obj.kind_name(), "freed");
         local.frees += 1;
-        if let Obj::Native(n) = &obj {
-            // Natives may be shared with Rust threads (an Arc): take their
-            // references out so that they are released exactly once, here.
-            for c in n.take_children() {
-                self.decref(local, c);
-            }
-        }
         if local.free.len() >= LOCAL_CACHE_MAX {
             let mut global = self.free.lock();
             global.extend(local.free.drain(LOCAL_CACHE_MAX / 2..));
         }
         local.free.push(r.idx);
-        obj.for_each_child(|c| self.decref(local, c));
+        match obj {
+            // The commonest death (binary_trees): release the items with the
+            // count update inlined, then give the buffer back. The generic path
+            // below calls `decref` out of line per child and drops the object
+            // through the whole enum's drop glue.
+            Obj::List(items) => {
+                for &c in &items {
+                    if let Value::Obj(c) = c {
+                        self.decref_obj(local, c);
+                    }
+                }
+            }
+            Obj::Native(n) => {
+                // Natives may be shared with Rust threads (an Arc): take their
+                // references out so that they are released exactly once, here.
+                for c in n.take_children() {
+                    self.decref(local, c);
+                }
+                n.children(&mut |c| self.decref(local, c));
+            }
+            obj => obj.for_each_child(|c| self.decref(local, c)),
+        }
     }
 
     /// A thread is ending: give its cached free slots back and add up its counters.

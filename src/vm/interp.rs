@@ -540,59 +540,7 @@ impl Vm {
                     }
                     Instr::SubscrSlice(n) | Instr::StoreSlice(n) => {
                         self.frames[fi].ip = ip as u32;
-                        let step = if n == 3 { pop!() } else { Value::None };
-                        let stop = pop!();
-                        let start = pop!();
-                        let obj = pop!();
-                        let store = matches!(ins, Instr::StoreSlice(_));
-                        let done = if store {
-                            let v = pop!();
-                            match self.set_slice(obj, start, stop, step, v) {
-                                Ok(r) => Some(r.map(|()| None)),
-                                Err(v) => {
-                                    // Not a list: the general path, with a slice object.
-                                    self.stack.push(v);
-                                    None
-                                }
-                            }
-                        } else {
-                            self.get_slice(obj, start, stop, step)
-                                .transpose()
-                                .map(|r| r.map(Some))
-                        };
-                        let r = match done {
-                            Some(r) => r,
-                            None => {
-                                let sl = self.alloc(Obj::Slice { start, stop, step });
-                                let sl = match sl {
-                                    Ok(sl) => sl,
-                                    Err(e) => {
-                                        self.decref(obj);
-                                        throw!(e)
-                                    }
-                                };
-                                let r = if store {
-                                    let v = pop!();
-                                    self.set_item(obj, sl, v).map(|()| None)
-                                } else {
-                                    self.get_item(obj, sl).map(Some)
-                                };
-                                self.decref(sl);
-                                self.decref(obj);
-                                let r = tri!(r);
-                                if let Some(v) = r {
-                                    self.stack.push(v);
-                                }
-                                continue;
-                            }
-                        };
-                        self.decref(start);
-                        self.decref(stop);
-                        self.decref(step);
-                        self.decref(obj);
-                        if let Some(v) = tri!(r) {
-                            self.stack.push(v);
-                        }
+                        tri!(self.slice_op(matches!(ins, Instr::StoreSlice(_)), n));
                     }
                     Instr::BuildSlice(n) => {
                         let step = if n == 3 { pop!() } else { Value::None };

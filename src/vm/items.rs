@@ -70,6 +70,72 @@ fn plain_bound(v: Value) -> Option<Option<i64>> {
 /// A slice's start, stop and step, each possibly absent.
 type SliceParts = (Option<i64>, Option<i64>, Option<i64>);
 
+/// A slice of a list of `len` items as (start, step, count), as CPython's
+/// PySlice_Unpack and PySlice_AdjustIndices compute it; None for a zero step.
+/// `text::strings::slice_indices` computes the same for every sequence,
+/// through i128 and out of line; the list fast paths (fannkuch slices twice
+/// per flip) use this one, inline. No sum here can overflow: a negative bound
+/// has the length (at most i64::MAX) added, and the step is kept above
+/// i64::MIN so that it can be negated.
+#[inline(always)]
+fn list_slice(
+    len: usize,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: Option<i64>,
+) -> Option<(i64, i64, i64)> {
+    let len = len as i64;
+    let step = match step {
+        None => 1,
+        Some(0) => return None,
+        Some(s) => s.max(-i64::MAX),
+    };
+    let clamp = |v: i64| {
+        if v < 0 {
+            let v = v + len;
+            if v < 0 {
+                if step < 0 {
+                    -1
+                } else {
+                    0
+                }
+            } else {
+                v
+            }
+        } else if v >= len {
+            if step < 0 {
+                len - 1
+            } else {
+                len
+            }
+        } else {
+            v
+        }
+    };
+    let st = match start {
+        Some(v) => clamp(v),
+        None if step < 0 => len - 1,
+        None => 0,
+    };
+    let sp = match stop {
+        Some(v) => clamp(v),
+        None if step < 0 => -1,
+        None => len,
+    };
+    let n = match step {
+        1 => (sp - st).max(0),
+        -1 => (st - sp).max(0),
+        _ if step < 0 && sp < st => (st - sp - 1) / (-step) + 1,
+        _ if step > 0 && st < sp => (sp - st - 1) / step + 1,
+        _ => 0,
+    };
+    Some((st, step, n))
+}
+
+fn zero_step() -> PyErr {
+    PyErr::value_error("slice step cannot be zero")
+}
+
 impl Vm {
     fn slice_parts(&mut self, s: Value) -> PyResult<Option<SliceParts>> {
         let Value::Obj(r) = s else { return Ok(None) };
@@ -107,6 +173,73 @@ impl Vm {
         Ok((conv(self, a)?, conv(self, b)?, conv(self, c)?))
     }
 
+    /// `SubscrSlice(n)` (`obj[a:b]`, `obj[a:b:c]` for n = 3) and `StoreSlice(n)`
+    /// (`obj[a:b] = v`): the operands are popped (v, obj, a, b[, c] from the
+    /// bottom) and released, and a load's result pushed. Lists, tuples and
+    /// strings are sliced without a slice object (`get_slice`, `set_slice`);
+    /// anything else gets one, as CPython's BINARY_SLICE builds it.
+    ///
+    /// Out of the dispatch loop, so that its many paths do not weigh on the
+    /// loop's code; the bounds, nearly always ints or None, are released
+    /// without a call (fannkuch slices twice per flip).
+    #[inline(never)]
+    pub fn slice_op(&mut self, store: bool, n: u32) -> PyResult<()> {
+        let mut pop = || self.stack.pop().unwrap_or(Value::None);
+        let step = if n == 3 { pop() } else { Value::None };
+        let stop = pop();
+        let start = pop();
+        let obj = pop();
+        let done = if store {
+            let v = self.stack.pop().unwrap_or(Value::None);
+            match self.set_slice(obj, start, stop, step, v) {
+                Ok(r) => Some(r.map(|()| None)),
+                Err(v) => {
+                    // Not a list: the general path, with a slice object.
+                    self.stack.push(v);
+                    None
+                }
+            }
+        } else {
+            self.get_slice(obj, start, stop, step)
+                .transpose()
+                .map(|r| r.map(Some))
+        };
+        let r = match done {
+            Some(r) => {
+                for v in [start, stop, step, obj] {
+                    if let Value::Obj(_) = v {
+                        self.decref(v);
+                    }
+                }
+                r
+            }
+            None => {
+                let sl = match self.alloc(Obj::Slice { start, stop, step }) {
+                    Ok(sl) => sl,
+                    Err(e) => {
+                        for v in [start, stop, step, obj] {
+                            self.decref(v);
+                        }
+                        return Err(e);
+                    }
+                };
+                let r = if store {
+                    let v = self.stack.pop().unwrap_or(Value::None);
+                    self.set_item(obj, sl, v).map(|()| None)
+                } else {
+                    self.get_item(obj, sl).map(Some)
+                };
+                self.decref(sl);
+                self.decref(obj);
+                r
+            }
+        };
+        if let Some(v) = r? {
+            self.stack.push(v);
+        }
+        Ok(())
+    }
+
     /// `obj[a:b:c]` without a slice object, for the sequences that slice
     /// natively; None (nothing done) for other objects.
     pub fn get_slice(
@@ -120,27 +253,36 @@ impl Vm {
         if let (Some(a), Some(b), Some(c)) = (plain_bound(a), plain_bound(b), plain_bound(c)) {
             // A list sliced by ints: the copy is made under one look at the
             // list, its items counted while it is still held (see seq_item).
-            let items = {
-                let g = self.get(r)?;
-                match &*g {
-                    Obj::List(items) => {
-                        let (start, _, step, n) =
-                            text::strings::slice_indices(items.len() as i64, a, b, c)?;
-                        let out: Vec<Value> = if step == 1 {
-                            items[start as usize..(start + n) as usize].to_vec()
-                        } else {
-                            (0..n).map(|k| items[(start + k * step) as usize]).collect()
-                        };
-                        for &v in &out {
-                            self.incref(v);
-                        }
-                        Some(out)
-                    }
-                    _ => None,
-                }
+            // The guard comes from the heap directly: `Vm::get` is a call.
+            let rt = self.rt;
+            let g = match rt.heap.get(r) {
+                Ok(g) => g,
+                Err(e) => return Err(self.heap_error(e)),
             };
-            if let Some(items) = items {
-                return self.new_list(items).map(Some);
+            if let Obj::List(items) = &*g {
+                let Some((start, step, n)) = list_slice(items.len(), a, b, c) else {
+                    return Err(zero_step());
+                };
+                // The two steps fannkuch uses (`perm1[:]`, `perm[k::-1]`) copy
+                // without an index computation and bounds check per item.
+                // (An empty slice may start at -1, whence the test for n.)
+                let out: Vec<Value> = match step {
+                    _ if n == 0 => Vec::new(),
+                    1 => items[start as usize..(start + n) as usize].to_vec(),
+                    -1 => items[(start + 1 - n) as usize..=start as usize]
+                        .iter()
+                        .rev()
+                        .copied()
+                        .collect(),
+                    _ => (0..n).map(|k| items[(start + k * step) as usize]).collect(),
+                };
+                for &v in &out {
+                    if let Value::Obj(o) = v {
+                        rt.heap.incref_obj(&mut self.local, o);
+                    }
+                }
+                drop(g);
+                return self.new_list(out).map(Some);
             }
         }
         if !matches!(&*self.get(r)?, Obj::List(_) | Obj::Tuple(_) | Obj::Str(_)) {
@@ -160,6 +302,14 @@ impl Vm {
         v: Value,
     ) -> Result<PyResult<()>, Value> {
         let Value::Obj(r) = obj else { return Err(v) };
+        if let (Some(a), Some(b), Some(c)) = (plain_bound(a), plain_bound(b), plain_bound(c)) {
+            if let Some(done) = self.assign_from_temporary(r, a, b, c, v) {
+                // The temporary now holds the replaced items: releasing it
+                // releases them.
+                self.decref(v);
+                return Ok(done);
+            }
+        }
         match self.get(r).as_deref() {
             Ok(Obj::List(_)) => {}
             _ => return Err(v),
@@ -177,10 +327,92 @@ impl Vm {
         };
         let new_items = match self.take_temporary_items(v, r) {
             Some(items) => Ok(items),
-            None => self.collect_iterable(v),
+            None => self.slice_source(v, c),
         };
         self.decref(v);
         Ok(new_items.and_then(|items| self.list_assign_slice(r, a, b, c, items)))
+    }
+
+    /// The items to assign to a list's slice of step `step`, new references;
+    /// `v` stays the caller's. A value that cannot be iterated gets CPython's
+    /// message (list_ass_slice's and list_ass_subscript's), not iter()'s.
+    fn slice_source(&mut self, v: Value, step: Option<i64>) -> PyResult<Vec<Value>> {
+        if let Value::Obj(r) = v {
+            if matches!(&*self.get(r)?, Obj::List(_) | Obj::Tuple(_)) {
+                return self.collect_iterable(v);
+            }
+        }
+        let it = match self.make_iter(v) {
+            Ok(it) => it,
+            Err(e) if self.err_is(&e, ExcKind::TypeError) => {
+                // Replaced, as PySequence_Fast replaces it (an `__iter__`'s
+                // own TypeError included): its object, if any, is released.
+                if e.kind().is_none() {
+                    let r = self.materialize(e);
+                    self.decref(Value::Obj(r));
+                }
+                return Err(PyErr::type_error(if step.unwrap_or(1) == 1 {
+                    "can only assign an iterable"
+                } else {
+                    "must assign iterable to extended slice"
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        let items = self.collect_iterable(it);
+        self.decref(it);
+        items
+    }
+
+    /// `list[a:b:c] = v` where `v` is a list that nothing but the caller refers
+    /// to (the `perm[k::-1]` of fannkuch's `perm[:k + 1] = perm[k::-1]`) and
+    /// the slice has as many items as `v`: the items are exchanged between the
+    /// two lists, so that `v` ends up holding the replaced ones and no count
+    /// changes. None (nothing done, `v` untouched) for anything else.
+    ///
+    /// Both lists are locked at once. That cannot deadlock: `v` is not
+    /// `target`, and no other thread can lock `v`, which it cannot reach (the
+    /// count is true under the GIL, which is why this is not done without it).
+    fn assign_from_temporary(
+        &mut self,
+        target: ObjRef,
+        a: Option<i64>,
+        b: Option<i64>,
+        c: Option<i64>,
+        v: Value,
+    ) -> Option<PyResult<()>> {
+        let Value::Obj(vr) = v else { return None };
+        let heap = &self.rt.heap;
+        if vr == target || heap.unguarded() || heap.refcount(vr) != 1 {
+            return None;
+        }
+        let mut g = heap.get_mut(target).ok()?;
+        let Obj::List(items) = &mut *g else {
+            return None;
+        };
+        let Some((start, step, n)) = list_slice(items.len(), a, b, c) else {
+            return Some(Err(zero_step()));
+        };
+        let mut gv = heap.get_mut(vr).ok()?;
+        let Obj::List(new_items) = &mut *gv else {
+            return None;
+        };
+        if new_items.len() != n as usize {
+            return None;
+        }
+        if step == 1 {
+            // (A loop: `swap_with_slice` is a call, as long as this whole
+            // exchange for fannkuch's few items.)
+            let start = start as usize;
+            for (x, y) in items[start..start + n as usize].iter_mut().zip(new_items) {
+                std::mem::swap(x, y);
+            }
+        } else {
+            for (k, x) in new_items.iter_mut().enumerate() {
+                std::mem::swap(&mut items[(start + k as i64 * step) as usize], x);
+            }
+        }
+        Some(Ok(()))
     }
 
     /// The items of `v` if it is a list that nothing but the caller refers to
@@ -434,7 +666,7 @@ impl Vm {
         match kind {
             0 => {
                 if let Some((a, b, c)) = self.slice_parts(idx)? {
-                    let new_items = match self.collect_iterable(v) {
+                    let new_items = match self.slice_source(v, c) {
                         Ok(i) => i,
                         Err(e) => {
                             self.decref(v);
@@ -1034,5 +1266,31 @@ impl Vm {
 
     pub fn new_str_arc(&mut self, s: Arc<str>) -> PyResult<Value> {
         self.alloc(Obj::Str(StrObj::new(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_slice;
+    use crate::text::strings::slice_indices;
+
+    #[test]
+    fn list_slice_agrees_with_slice_indices() {
+        // Every bound and step near the edges of small lists, and the
+        // extremes of i64, where an overflow would show.
+        let mut vals: Vec<Option<i64>> = (-12..=12).map(Some).collect();
+        vals.extend([None, Some(i64::MIN), Some(i64::MAX), Some(i64::MIN + 1)]);
+        for len in [0usize, 1, 2, 5, 9] {
+            for &a in &vals {
+                for &b in &vals {
+                    for &c in &vals {
+                        let want = slice_indices(len as i64, a, b, c)
+                            .ok()
+                            .map(|(st, _, step, n)| (st, step, n));
+                        assert_eq!(list_slice(len, a, b, c), want, "{len} {a:?} {b:?} {c:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -439,7 +439,10 @@ impl Vm {
     }
 
     pub fn new_list(&mut self, items: Vec<Value>) -> PyResult<Value> {
-        self.alloc(Obj::List(items))
+        match self.rt.heap.alloc_list(&mut self.local, items) {
+            Ok(r) => Ok(Value::Obj(r)),
+            Err(e) => Err(self.heap_error(e)),
+        }
     }
 
     pub fn new_tuple(&mut self, items: Vec<Value>) -> PyResult<Value> {
