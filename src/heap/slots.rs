@@ -404,7 +404,7 @@ impl Heap {
         items: Vec<Value>,
     ) -> Result<ObjRef, HeapError> {
         let size = super::objects::list_size(items.capacity());
-        self.place(local, Obj::List(items), size, 0)
+        self.place(local, Obj::List(items), size, super::objects::AUX_LIST)
     }
 
     /// Put `obj`, of `size` bytes and `aux` hint, in a free slot.
@@ -791,6 +791,20 @@ impl Heap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_made_by_alloc_list_carries_the_same_aux_word_as_by_alloc() {
+        // The VM learns a receiver's type from this word without its lock; a
+        // list allocated without it would take every slow path.
+        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let a = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        let b = heap
+            .alloc_list(&mut local, vec![Value::Int(1)])
+            .expect("room");
+        assert_eq!(heap.aux(a), Some(Obj::List(vec![]).aux_hint()));
+        assert_eq!(heap.aux(b), heap.aux(a));
+    }
 
     #[test]
     fn free_bumps_generation_and_stale_handles_are_caught() {
