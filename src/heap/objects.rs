@@ -78,6 +78,8 @@ pub const KIND_NAMES: &[&str] = &[
 
 /// `Obj::kind_index` of a list (`Heap::free` knows a list without asking).
 pub const KIND_LIST: u8 = 4;
+/// `Obj::kind_index` of a str.
+pub const KIND_STR: u8 = 2;
 
 /// `Obj::approx_size` of a list whose buffer holds `capacity` items.
 #[inline]
@@ -566,5 +568,16 @@ mod tests {
             assert_eq!(obj.kind_name(), name);
             assert_eq!(KIND_NAMES[obj.kind_index() as usize], name);
         }
+    }
+
+    #[test]
+    fn the_shortcuts_that_free_uses_agree_with_the_general_answers() {
+        // `Heap::free` takes a list's and a str's kind and size without these
+        // matches; they must give what the matches would.
+        let list = Obj::List(Vec::with_capacity(5));
+        assert_eq!(list.kind_index(), KIND_LIST);
+        let text = Obj::Str(StrObj::new(Arc::from("seven ch")));
+        assert_eq!(text.kind_index(), KIND_STR);
+        assert_eq!(text.approx_size(), 64 + "seven ch".len());
     }
 }

@@ -699,12 +699,14 @@ impl Heap {
             .store(((local.thread as u64) << 48) | local.site, Relaxed);
         let obj = std::mem::replace(&mut *g, Obj::Free);
         slot.aux.store(0, Relaxed);
-        // One match for both facts, and none for a list (the commonest death).
+        // One match for both facts, and none for a list or a str (the
+        // commonest deaths).
         let (kind, size) = match &obj {
             Obj::List(v) => (
                 super::objects::KIND_LIST,
                 super::objects::list_size(v.capacity()),
             ),
+            Obj::Str(s) => (super::objects::KIND_STR, 64 + s.s.len()),
             other => (other.kind_index(), other.approx_size()),
         };
         slot.freed_kind.store(kind, Relaxed);
@@ -729,6 +731,8 @@ impl Heap {
                     }
                 }
             }
+            // A str holds no references: only its text to give back.
+            Obj::Str(s) => drop(s),
             Obj::Native(n) => {
                 // Natives may be shared with Rust threads (an Arc): take their
                 // references out so that they are released exactly once, here.
