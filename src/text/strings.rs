@@ -826,14 +826,21 @@ pub fn slice_indices(
     // i128 division is a slow library call), without dividing for the
     // commonest steps.
     let (st, sp, step) = (st as i64, sp as i64, step as i64);
-    let n = match step {
+    Ok((st, sp, step, slice_len(st, sp, step)))
+}
+
+/// How many items a slice from `st` towards `sp` by `step` takes, for bounds
+/// already normalised (in [-1, len]) and a non-zero step; without a division
+/// for the commonest steps.
+#[inline]
+pub fn slice_len(st: i64, sp: i64, step: i64) -> i64 {
+    match step {
         1 => (sp - st).max(0),
         -1 => (st - sp).max(0),
         _ if step < 0 && sp < st => (st - sp - 1) / (-step) + 1,
         _ if step > 0 && st < sp => (sp - st - 1) / step + 1,
         _ => 0,
-    };
-    Ok((st, sp, step, n))
+    }
 }
 
 /// `s[start:stop:step]` for indices already normalised by [`slice_indices`].

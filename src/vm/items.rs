@@ -11,6 +11,14 @@ use crate::heap::{Dict, DictKey, KeyRef, Obj, ObjRef, StrObj, Value};
 use crate::text;
 use std::sync::Arc;
 
+/// The containers that item assignment and deletion treat each their own way.
+enum ItemTarget {
+    List,
+    Dict,
+    Instance,
+    Other,
+}
+
 /// A dict key held for one lookup. A str is borrowed under its object's read
 /// guard, with the hash the object caches, so the lookup neither copies nor
 /// re-hashes the text; any other key is its owned content (`Vm::dict_key`).
@@ -122,14 +130,7 @@ fn list_slice(
         None if step < 0 => -1,
         None => len,
     };
-    let n = match step {
-        1 => (sp - st).max(0),
-        -1 => (st - sp).max(0),
-        _ if step < 0 && sp < st => (st - sp - 1) / (-step) + 1,
-        _ if step > 0 && st < sp => (sp - st - 1) / step + 1,
-        _ => 0,
-    };
-    Some((st, step, n))
+    Some((st, step, text::strings::slice_len(st, sp, step)))
 }
 
 fn zero_step() -> PyErr {
@@ -642,6 +643,23 @@ impl Vm {
         }
     }
 
+    /// What `obj[k] = v` and `del obj[k]` act on. A list or a dict is known
+    /// from the slot's `aux` word, without a lock (see `heap::AUX_LIST`);
+    /// anything else, or a stale handle, is looked at.
+    #[inline(always)]
+    fn item_target(&mut self, r: ObjRef) -> PyResult<ItemTarget> {
+        Ok(match self.rt.heap.aux(r).map(|a| a & 0xff) {
+            Some(crate::heap::AUX_LIST) => ItemTarget::List,
+            Some(crate::heap::AUX_DICT) => ItemTarget::Dict,
+            _ => match &*self.get(r)? {
+                Obj::List(_) => ItemTarget::List,
+                Obj::Dict(_) => ItemTarget::Dict,
+                Obj::Instance(_) => ItemTarget::Instance,
+                _ => ItemTarget::Other,
+            },
+        })
+    }
+
     /// `obj[idx] = v`; takes ownership of `v`.
     pub fn set_item(&mut self, obj: Value, idx: Value, v: Value) -> PyResult<()> {
         let Value::Obj(r) = obj else {
@@ -651,20 +669,8 @@ impl Vm {
                 "'{t}' object does not support item assignment"
             )));
         };
-        // A list or a dict is known from the slot's `aux` word, without a lock
-        // (see `heap::AUX_LIST`); anything else, or a stale handle, is looked at.
-        let kind = match self.rt.heap.aux(r).map(|a| a & 0xff) {
-            Some(crate::heap::AUX_LIST) => 0,
-            Some(crate::heap::AUX_DICT) => 1,
-            _ => match &*self.get(r)? {
-                Obj::List(_) => 0,
-                Obj::Dict(_) => 1,
-                Obj::Instance(_) => 2,
-                _ => 3,
-            },
-        };
-        match kind {
-            0 => {
+        match self.item_target(r)? {
+            ItemTarget::List => {
                 if let Some((a, b, c)) = self.slice_parts(idx)? {
                     let new_items = match self.slice_source(v, c) {
                         Ok(i) => i,
@@ -701,8 +707,8 @@ impl Vm {
                     }
                 }
             }
-            1 => self.dict_store(obj, idx, v, false),
-            2 => {
+            ItemTarget::Dict => self.dict_store(obj, idx, v, false),
+            ItemTarget::Instance => {
                 let r = self.call_dunder(obj, sym::__setitem__, &[idx, v]);
                 self.decref(v);
                 match r? {
@@ -718,7 +724,7 @@ impl Vm {
                     }
                 }
             }
-            _ => {
+            ItemTarget::Other => {
                 self.decref(v);
                 let t = self.type_name(obj);
                 Err(PyErr::type_error(format!(
@@ -787,20 +793,8 @@ impl Vm {
                 "'{t}' object doesn't support item deletion"
             )));
         };
-        // A list or a dict is known from the slot's `aux` word, without a lock
-        // (see `heap::AUX_LIST`); anything else, or a stale handle, is looked at.
-        let kind = match self.rt.heap.aux(r).map(|a| a & 0xff) {
-            Some(crate::heap::AUX_LIST) => 0,
-            Some(crate::heap::AUX_DICT) => 1,
-            _ => match &*self.get(r)? {
-                Obj::List(_) => 0,
-                Obj::Dict(_) => 1,
-                Obj::Instance(_) => 2,
-                _ => 3,
-            },
-        };
-        match kind {
-            0 => {
+        match self.item_target(r)? {
+            ItemTarget::List => {
                 if let Some((a, b, c)) = self.slice_parts(idx)? {
                     let mut released = Vec::new();
                     {
@@ -842,7 +836,7 @@ impl Vm {
                     None => Err(PyErr::index_error("list assignment index out of range")),
                 }
             }
-            1 => {
+            ItemTarget::Dict => {
                 let k = self.held_key(idx)?;
                 let old = match &mut *self.get_mut(r)? {
                     Obj::Dict(d) => d.remove_ref(&self.rt.heap, k.key_ref()),
@@ -858,7 +852,7 @@ impl Vm {
                     None => Err(self.key_error(idx)),
                 }
             }
-            2 => match self.call_dunder(obj, sym::__delitem__, &[idx])? {
+            ItemTarget::Instance => match self.call_dunder(obj, sym::__delitem__, &[idx])? {
                 Some(x) => {
                     self.decref(x);
                     Ok(())
@@ -870,7 +864,7 @@ impl Vm {
                     )))
                 }
             },
-            _ => {
+            ItemTarget::Other => {
                 let t = self.type_name(obj);
                 Err(PyErr::type_error(format!(
                     "'{t}' object doesn't support item deletion"
