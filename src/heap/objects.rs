@@ -87,6 +87,12 @@ pub fn list_size(capacity: usize) -> usize {
     64 + capacity * 16
 }
 
+/// `Obj::approx_size` of a str of `len` bytes.
+#[inline]
+pub fn str_size(len: usize) -> usize {
+    64 + len
+}
+
 /// Kinds of native object (the `u8` of `TypeTag::Native`).
 pub mod native_kind {
     pub const THREAD: u8 = 0;
@@ -487,7 +493,7 @@ impl Obj {
     /// A rough size in bytes, for the heap cap (`--max-heap`).
     pub fn approx_size(&self) -> usize {
         64 + match self {
-            Obj::Str(s) => s.s.len(),
+            Obj::Str(s) => return str_size(s.s.len()),
             Obj::BigInt(b) => (b.bits() / 8) as usize,
             Obj::List(v) => return list_size(v.capacity()),
             Obj::Tuple(v) => v.len() * 16,

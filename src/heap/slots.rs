@@ -706,7 +706,10 @@ impl Heap {
                 super::objects::KIND_LIST,
                 super::objects::list_size(v.capacity()),
             ),
-            Obj::Str(s) => (super::objects::KIND_STR, 64 + s.s.len()),
+            Obj::Str(s) => (
+                super::objects::KIND_STR,
+                super::objects::str_size(s.s.len()),
+            ),
             other => (other.kind_index(), other.approx_size()),
         };
         slot.freed_kind.store(kind, Relaxed);
