@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_reference_to_an_object_freed_early_is_dangling_with_its_kind_and_site() {
-        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let heap = Heap::new(1 << 20, RefcountMode::Plain).with_sites();
         let mut local = LocalHeap::default();
         local.site = (2 << 32) | 5; // where the VM would be: code 2, instruction 5
         let a = heap

@@ -29,7 +29,6 @@ use super::objects::Obj;
 use super::slots::Heap;
 use super::value::{ObjRef, Value};
 use num_bigint::BigInt;
-use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DictKey {
@@ -39,7 +38,7 @@ pub enum DictKey {
     Big(Box<BigInt>),
     /// A float that is not equal to any int: keyed by its bits.
     Float(u64),
-    Str(Arc<str>),
+    Str(super::objects::Text),
     Tuple(Box<[DictKey]>),
     /// Identity (slot index and generation) for objects hashed by identity.
     Id(u32, u32),

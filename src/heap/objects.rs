@@ -136,9 +136,16 @@ pub trait NativeObject: Send + Sync + std::fmt::Debug {
     fn into_any_arc(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
+/// A str's text. Texts of up to 23 bytes live inside the object itself, longer
+/// ones in a shared buffer: most strings a program makes are short (words, keys,
+/// digits), and for them this saves an allocation, its free and the memory
+/// between them. Cloning either form is cheap, so a handler can take the text and
+/// release the object's lock before it works.
+pub type Text = smol_str::SmolStr;
+
 #[derive(Debug)]
 pub struct StrObj {
-    pub s: Arc<str>,
+    pub s: Text,
     /// Characters (not bytes): Python indexes strings by code point.
     pub nchars: usize,
     /// The text's dict hash (`dict::str_hash`), computed at the first lookup and
@@ -149,7 +156,8 @@ pub struct StrObj {
 }
 
 impl StrObj {
-    pub fn new(s: Arc<str>) -> Self {
+    pub fn new(s: impl Into<Text>) -> Self {
+        let s = s.into();
         let nchars = if s.is_ascii() {
             s.len()
         } else {
@@ -158,9 +166,9 @@ impl StrObj {
         Self::with_nchars(s, nchars)
     }
     /// A string whose character count the caller already knows.
-    pub fn with_nchars(s: Arc<str>, nchars: usize) -> Self {
+    pub fn with_nchars(s: impl Into<Text>, nchars: usize) -> Self {
         StrObj {
-            s,
+            s: s.into(),
             nchars,
             hash: AtomicU64::new(0),
         }
@@ -472,14 +480,26 @@ impl Obj {
         }
     }
 
-    /// Facts the VM may read without the slot's lock (see `Heap::plain_function_code`).
+    /// Facts the VM may read without the slot's lock (see `Heap::aux`): a tag in
+    /// the low byte and, for functions and built-ins, a payload (code index or
+    /// built-in number) in the next three bytes. Fits in 32 bits: the slot keeps
+    /// it beside the generation in one word.
     pub fn aux_hint(&self) -> u64 {
+        // A code index too wide for the payload gives no hint (the VM then
+        // takes its slow paths): no program has sixteen million functions.
+        let code = |code: u32, tag: u64| {
+            if code < 1 << 24 {
+                ((code as u64) << 8) | tag
+            } else {
+                0
+            }
+        };
         match self {
             Obj::Function(f) if f.closure.is_empty() => {
-                ((f.code as u64) << 32) | super::slots::AUX_PLAIN_FUNCTION
+                code(f.code, super::slots::AUX_PLAIN_FUNCTION)
             }
-            Obj::Function(f) => ((f.code as u64) << 32) | super::slots::AUX_CLOSURE_FUNCTION,
-            Obj::Builtin(b) => ((b.0 as u64) << 32) | super::slots::AUX_BUILTIN,
+            Obj::Function(f) => code(f.code, super::slots::AUX_CLOSURE_FUNCTION),
+            Obj::Builtin(b) => ((b.0 as u64) << 8) | super::slots::AUX_BUILTIN,
             Obj::Str(_) => AUX_STR,
             Obj::List(_) => AUX_LIST,
             Obj::Tuple(_) => AUX_TUPLE,
@@ -568,7 +588,7 @@ mod tests {
                 },
                 "range",
             ),
-            (Obj::Str(StrObj::new(Arc::from("x"))), "str"),
+            (Obj::Str(StrObj::new("x")), "str"),
         ];
         for (obj, name) in cases {
             assert_eq!(obj.kind_name(), name);
@@ -582,7 +602,7 @@ mod tests {
         // matches; they must give what the matches would.
         let list = Obj::List(Vec::with_capacity(5));
         assert_eq!(list.kind_index(), KIND_LIST);
-        let text = Obj::Str(StrObj::new(Arc::from("seven ch")));
+        let text = Obj::Str(StrObj::new("seven ch"));
         assert_eq!(text.kind_index(), KIND_STR);
         assert_eq!(text.approx_size(), 64 + "seven ch".len());
     }

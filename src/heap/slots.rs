@@ -22,7 +22,8 @@
 //!   returns the value it overwrote: if that is not the value loaded, other
 //!   threads' updates landed in between and are now lost, and the difference says
 //!   how many (see `Update`).
-//! - `gen`: written only by `free`, while holding the slot's write lock.
+//! - `gen` and `aux` (the generation and the object's immutable hint): written
+//!   by `alloc` and `free`, while holding the slot's write lock.
 //! - `data`: behind the slot's `RwLock`. The lock is Rust's guarantee of memory
 //!   safety, not the simulation's: updates that CPython does in several steps (say,
 //!   a list append) can still be split by the VM to let races show.
@@ -69,35 +70,51 @@ enum Update {
     Atomic,
 }
 
+/// One object's place. Every byte here is paid for by every object a program
+/// makes (strings.py keeps 300,000 alive at once), and fresh memory is costly
+/// (the kernel clears each page on first touch), so the slot holds only what
+/// the VM needs on its hot paths; what only reports need lives in `Sites`.
 pub struct Slot {
     rc: AtomicI64,
+    /// Bumped by every free: a handle made for another generation is stale.
     gen: AtomicU32,
-    /// Where the object was allocated: code index << 32 | instruction index (0:
-    /// before the program ran, or its very first instruction).
-    alloc_site: AtomicU64,
-    /// Who freed the object last: thread number << 48 | code index << 32 |
-    /// instruction index.
-    freed_site: AtomicU64,
-    /// What kind of object was freed here last (`Obj::kind_index`).
-    freed_kind: std::sync::atomic::AtomicU8,
-    /// Immutable facts about the object, readable without the lock (see
-    /// `Obj::aux_hint`): written once at allocation, validated by the generation.
-    aux: AtomicU64,
+    /// For a live object, its hint (`Obj::aux_hint`: tag in the low byte,
+    /// payload in the next three), readable without the lock and validated by
+    /// reading `gen` before and after (see `Heap::aux`); for a freed one, the
+    /// kind freed (`Obj::kind_index`) in the second byte.
+    aux: AtomicU32,
     data: RwLock<Obj>,
 }
 
-impl Slot {
-    fn new() -> Self {
+impl Default for Slot {
+    fn default() -> Self {
         Slot {
             rc: AtomicI64::new(0),
             gen: AtomicU32::new(0),
-            alloc_site: AtomicU64::new(0),
-            freed_site: AtomicU64::new(0),
-            aux: AtomicU64::new(0),
-            freed_kind: std::sync::atomic::AtomicU8::new(0),
+            aux: AtomicU32::new(0),
             data: RwLock::new(Obj::Free),
         }
     }
+}
+
+/// Where a slot's object was allocated and freed, for crash reports, the audit
+/// and the lost-update hook; kept only when the run records sites
+/// (`Heap::with_sites`).
+#[derive(Default)]
+struct Sites {
+    /// code index << 32 | instruction index (0: before the program ran, or its
+    /// very first instruction).
+    alloc: AtomicU64,
+    /// thread number << 48 | code index << 32 | instruction index.
+    freed: AtomicU64,
+}
+
+/// The kind of object last freed in a slot whose `aux` word is `aux`.
+fn freed_kind(aux: u32) -> &'static str {
+    super::objects::KIND_NAMES
+        .get(((aux >> 8) & 0xff) as usize)
+        .copied()
+        .unwrap_or("object")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +185,8 @@ pub struct Heap {
     /// Segments are arrays of a fixed length, so that indexing one with a
     /// masked index needs no bounds check on the VM's hottest path.
     segments: Box<[OnceLock<Box<[Slot; SEG_SIZE]>>]>,
+    /// The site records of each segment's slots (`with_sites`), else empty.
+    sites: Box<[OnceLock<Box<[Sites; SEG_SIZE]>>]>,
     /// The next never-used slot index.
     fresh: AtomicU32,
     /// Free slots handed back by threads whose caches overflowed or that ended.
@@ -195,18 +214,18 @@ pub type CorruptionHook = Box<dyn Fn(&HeapError, &LocalHeap) + Send + Sync>;
 
 const LOCAL_CACHE_MAX: usize = 4096;
 
-/// `aux` tag of a function without a closure: code index in the high half.
+/// `aux` tag of a function without a closure: code index above the tag.
 pub const AUX_PLAIN_FUNCTION: u64 = 1;
-/// `aux` tag of a function with a closure: code index in the high half.
+/// `aux` tag of a function with a closure: code index above the tag.
 pub const AUX_CLOSURE_FUNCTION: u64 = 2;
 
-/// `aux` tag of a built-in function or method: its number in the high half.
+/// `aux` tag of a built-in function or method: its number above the tag.
 pub const AUX_BUILTIN: u64 = 3;
 
-/// A segment of never-used slots, built on the heap (it is too big for a
-/// thread's stack).
-fn new_segment() -> Box<[Slot; SEG_SIZE]> {
-    let slots: Box<[Slot]> = (0..SEG_SIZE).map(|_| Slot::new()).collect();
+/// A segment of never-used slots (or of their site records), built on the
+/// heap (it is too big for a thread's stack).
+fn new_segment<T: Default>() -> Box<[T; SEG_SIZE]> {
+    let slots: Box<[T]> = (0..SEG_SIZE).map(|_| T::default()).collect();
     match slots.try_into() {
         Ok(seg) => seg,
         // The iterator yields exactly SEG_SIZE slots, whatever the input.
@@ -222,6 +241,7 @@ impl Heap {
         let segments = (0..nseg).map(|_| OnceLock::new()).collect();
         Heap {
             segments,
+            sites: Box::new([]),
             fresh: AtomicU32::new(0),
             free: Mutex::new(Vec::new()),
             max_slots,
@@ -255,6 +275,21 @@ impl Heap {
             }
         }
         self
+    }
+
+    /// Keep, for every slot, where its object was allocated and freed (crash
+    /// reports, the audit, the lost-update hook). Call before anything is
+    /// allocated.
+    pub fn with_sites(mut self) -> Self {
+        self.sites = (0..self.segments.len()).map(|_| OnceLock::new()).collect();
+        self
+    }
+
+    /// The site records of slot `idx`, if sites are kept.
+    #[inline]
+    fn sites(&self, idx: u32) -> Option<&Sites> {
+        let seg = self.sites.get((idx >> SEG_BITS) as usize)?.get()?;
+        Some(&seg[idx as usize & (SEG_SIZE - 1)])
     }
 
     /// True under `--gil off --refcount plain`: nothing serializes the threads,
@@ -318,8 +353,8 @@ impl Heap {
     pub fn function_code(&self, r: ObjRef) -> Option<(u32, bool)> {
         let aux = self.aux(r)?;
         match aux & 0xff {
-            AUX_PLAIN_FUNCTION => Some(((aux >> 32) as u32, false)),
-            AUX_CLOSURE_FUNCTION => Some(((aux >> 32) as u32, true)),
+            AUX_PLAIN_FUNCTION => Some(((aux >> 8) as u32, false)),
+            AUX_CLOSURE_FUNCTION => Some(((aux >> 8) as u32, true)),
             _ => None,
         }
     }
@@ -333,7 +368,7 @@ impl Heap {
         let g1 = slot.gen.load(Acquire);
         let aux = slot.aux.load(Acquire);
         let g2 = slot.gen.load(Acquire);
-        (g1 == r.gen && g2 == r.gen).then_some(aux)
+        (g1 == r.gen && g2 == r.gen).then_some(aux as u64)
     }
 
     /// The code object of a function with no closure (see `function_code`).
@@ -385,6 +420,9 @@ impl Heap {
             .get((idx >> SEG_BITS) as usize)
             .ok_or(HeapError::Full)?;
         seg.get_or_init(new_segment);
+        if let Some(sites) = self.sites.get((idx >> SEG_BITS) as usize) {
+            sites.get_or_init(new_segment);
+        }
         Ok(idx)
     }
 
@@ -433,9 +471,12 @@ impl Heap {
             free @ Obj::Free => std::mem::forget(free),
             other => drop(other),
         }
-        slot.aux.store(aux, Release);
+        // (`aux_hint` keeps the hint within 32 bits.)
+        slot.aux.store(aux as u32, Release);
         slot.rc.store(1, Relaxed);
-        slot.alloc_site.store(local.site, Relaxed);
+        if let Some(sites) = self.sites(idx) {
+            sites.alloc.store(local.site, Relaxed);
+        }
         drop(g);
         local.allocs += 1;
         tracing::trace!(slot = idx, gen, "allocated");
@@ -480,17 +521,14 @@ impl Heap {
             r,
             // The slot remembers the kind of the last object freed in it: that
             // is the handle's object only if nothing was freed there since.
-            freed_kind: if now_gen == r.gen.wrapping_add(1) {
-                super::objects::KIND_NAMES
-                    .get(slot.freed_kind.load(Relaxed) as usize)
-                    .copied()
-                    .unwrap_or("object")
+            freed_kind: if now_gen == r.gen.wrapping_add(1) && matches!(data, Obj::Free) {
+                freed_kind(slot.aux.load(Relaxed))
             } else {
                 "object"
             },
             now_gen,
             now_kind: data.kind_name(),
-            freed_site: slot.freed_site.load(Relaxed),
+            freed_site: self.sites(r.idx).map_or(0, |s| s.freed.load(Relaxed)),
         }
     }
 
@@ -538,17 +576,12 @@ impl Heap {
         if !matches!(*g, Obj::Free) || slot.gen.load(Relaxed) != r.gen.wrapping_add(1) {
             return None;
         }
-        let kind = super::objects::KIND_NAMES
-            .get(slot.freed_kind.load(Relaxed) as usize)
-            .copied()
-            .unwrap_or("object");
-        Some((kind, slot.alloc_site.load(Relaxed)))
+        Some((freed_kind(slot.aux.load(Relaxed)), self.alloc_site(r)))
     }
 
+    /// Where the object in slot `r.idx` was allocated (0 if sites are not kept).
     pub fn alloc_site(&self, r: ObjRef) -> u64 {
-        self.slot(r.idx)
-            .map(|s| s.alloc_site.load(Relaxed))
-            .unwrap_or(0)
+        self.sites(r.idx).map_or(0, |s| s.alloc.load(Relaxed))
     }
 
     /// Take a new reference.
@@ -593,7 +626,7 @@ impl Heap {
     /// binary_trees under cachegrind).
     #[inline(never)]
     fn watched_update(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef, delta: i64) {
-        if delta > 0 && self.forced_loss.get().is_some() && self.force_loss(local, slot) {
+        if delta > 0 && self.forced_loss.get().is_some() && self.force_loss(local, r) {
             return;
         }
         let n = slot.rc.load(Relaxed);
@@ -609,11 +642,11 @@ impl Heap {
     /// The test hook of `lose_first_incref_at`: true if this increment is
     /// the one to lose (it is then counted as lost and not applied).
     #[cold]
-    fn force_loss(&self, local: &mut LocalHeap, slot: &Slot) -> bool {
+    fn force_loss(&self, local: &mut LocalHeap, r: ObjRef) -> bool {
         let Some(sites) = self.forced_loss.get() else {
             return false;
         };
-        if sites.binary_search(&slot.alloc_site.load(Relaxed)).is_err()
+        if sites.binary_search(&self.alloc_site(r)).is_err()
             || self.forced_loss_done.swap(true, Relaxed)
         {
             return false;
@@ -694,14 +727,14 @@ impl Heap {
             self.report(local, e);
             return;
         }
-        slot.gen.store(r.gen.wrapping_add(1), Relaxed);
-        slot.freed_site
-            .store(((local.thread as u64) << 48) | local.site, Relaxed);
-        let obj = std::mem::replace(&mut *g, Obj::Free);
-        slot.aux.store(0, Relaxed);
+        if let Some(sites) = self.sites(r.idx) {
+            sites
+                .freed
+                .store(((local.thread as u64) << 48) | local.site, Relaxed);
+        }
         // One match for both facts, and none for a list or a str (the
         // commonest deaths).
-        let (kind, size) = match &obj {
+        let (kind, size) = match &*g {
             Obj::List(v) => (
                 super::objects::KIND_LIST,
                 super::objects::list_size(v.capacity()),
@@ -712,7 +745,11 @@ impl Heap {
             ),
             other => (other.kind_index(), other.approx_size()),
         };
-        slot.freed_kind.store(kind, Relaxed);
+        // The new generation first: from here on, readers without the lock
+        // (`aux`) see the handle as stale.
+        slot.gen.store(r.gen.wrapping_add(1), Relaxed);
+        slot.aux.store((kind as u32) << 8, Relaxed);
+        let obj = std::mem::replace(&mut *g, Obj::Free);
         drop(g);
         local.bytes -= size as i64;
         tracing::trace!(slot = r.idx, gen = r.gen, kind = obj.kind_name(), "freed");
@@ -943,7 +980,9 @@ mod tests {
 
     #[test]
     fn the_forced_loss_hook_loses_one_increment_once() {
-        let heap = Heap::new(1 << 20, RefcountMode::Plain).without_gil(true);
+        let heap = Heap::new(1 << 20, RefcountMode::Plain)
+            .with_sites()
+            .without_gil(true);
         let mut local = LocalHeap {
             site: (1 << 32) | 7,
             ..Default::default()
@@ -969,5 +1008,42 @@ mod tests {
             assert!(n < 1_000_000);
         }
         assert!(n > 10);
+    }
+
+    #[test]
+    fn a_slot_keeps_hints_and_freed_kinds_and_stays_small() {
+        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let l = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        assert_eq!(heap.aux(l), Some(super::super::objects::AUX_LIST));
+        heap.decref_obj(&mut local, l);
+        assert_eq!(heap.aux(l), None);
+        assert_eq!(heap.freed_object(l).map(|(k, _)| k), Some("list"));
+        // Reused: the hint is the new object's, the old handle stays stale.
+        let t = heap
+            .alloc(&mut local, Obj::Tuple(Box::new([])))
+            .expect("room");
+        assert_eq!(t.idx, l.idx);
+        assert_eq!(heap.aux(t), Some(super::super::objects::AUX_TUPLE));
+        assert_eq!(heap.aux(l), None);
+        assert_eq!(heap.freed_object(l), None);
+        // This is memory every object pays for.
+        assert!(std::mem::size_of::<Slot>() <= 80);
+    }
+
+    #[test]
+    fn sites_are_kept_only_when_asked_for() {
+        let mut local = LocalHeap {
+            site: 7 << 32 | 3,
+            ..Default::default()
+        };
+        let plain = Heap::new(1 << 20, RefcountMode::Plain);
+        let a = plain.alloc(&mut local, Obj::List(vec![])).expect("room");
+        assert_eq!(plain.alloc_site(a), 0);
+        let kept = Heap::new(1 << 20, RefcountMode::Plain).with_sites();
+        let b = kept.alloc(&mut local, Obj::List(vec![])).expect("room");
+        assert_eq!(kept.alloc_site(b), 7 << 32 | 3);
+        kept.decref_obj(&mut local, b);
+        assert_eq!(kept.freed_object(b), Some(("list", 7 << 32 | 3)));
     }
 }

@@ -99,7 +99,7 @@ fn session_get(vm: &mut Vm, a: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value
     if closed {
         return Err(PyErr::new(ExcKind::RuntimeError, "Session is closed"));
     }
-    let Some(url) = vm.str_arc(a[1]) else {
+    let Some(url) = vm.str_text(a[1]) else {
         let t = vm.type_name(a[1]);
         return Err(PyErr::type_error(format!("url must be str, not {t}")));
     };

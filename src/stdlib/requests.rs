@@ -45,7 +45,7 @@ fn requests_error(vm: &mut Vm, name: &str, msg: String) -> PyErr {
 
 /// One GET: validate, wait the latency without the GIL, return a Response.
 pub fn do_get(vm: &mut Vm, url: Value) -> PyResult<Value> {
-    let url = match vm.str_arc(url) {
+    let url = match vm.str_text(url) {
         Some(u) => u,
         None => {
             let t = vm.type_name(url);

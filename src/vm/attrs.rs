@@ -576,7 +576,7 @@ impl Vm {
     /// LoadName (class bodies): namespace, then globals (builtins are globals).
     pub fn load_name(&mut self, ns: Value, name: Sym) -> PyResult<Value> {
         if let Value::Obj(d) = ns {
-            let key = crate::heap::DictKey::Str(sym_name(name));
+            let key = crate::heap::DictKey::Str(sym_name(name).into());
             let v = match &*self.get(d)? {
                 Obj::Dict(dd) => dd.get(&self.rt.heap, &key),
                 _ => None,

@@ -107,11 +107,11 @@ impl Vm {
         if aux & 0xff == crate::heap::AUX_BUILTIN {
             // A built-in (`len`, or a method pushed by LoadMethod): known from
             // the slot's hint, without its lock.
-            return self.call_builtin((aux >> 32) as u16, callee_idx, None, nargs, kwnames);
+            return self.call_builtin((aux >> 8) as u16, callee_idx, None, nargs, kwnames);
         }
         if kwnames.is_none() && aux & 0xff == crate::heap::AUX_PLAIN_FUNCTION {
             {
-                let code_id = (aux >> 32) as u32;
+                let code_id = (aux >> 8) as u32;
                 let code = &rt.program.codes[code_id as usize];
                 if code.is_simple() && nargs == code.argcount as usize && code.cellnames.is_empty()
                 {
@@ -692,9 +692,12 @@ impl Vm {
                                 return Err(e);
                             }
                         };
-                        if let Some((k2, old)) =
-                            d.insert(&self.rt.heap, &crate::heap::DictKey::Str(n.clone()), key, v)
-                        {
+                        if let Some((k2, old)) = d.insert(
+                            &self.rt.heap,
+                            &crate::heap::DictKey::Str(n.clone().into()),
+                            key,
+                            v,
+                        ) {
                             self.decref(k2);
                             self.decref(old);
                         }

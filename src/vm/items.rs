@@ -7,9 +7,9 @@
 
 use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::sym;
+use crate::heap::Text;
 use crate::heap::{Dict, DictKey, KeyRef, Obj, ObjRef, StrObj, Value};
 use crate::text;
-use std::sync::Arc;
 
 /// The containers that item assignment and deletion treat each their own way.
 enum ItemTarget {
@@ -1247,10 +1247,10 @@ impl Vm {
 
     /// The text of a str value, if it is one.
     pub fn str_value(&mut self, v: Value) -> Option<String> {
-        self.str_arc(v).map(|s| s.to_string())
+        self.str_text(v).map(|s| s.to_string())
     }
 
-    pub fn str_arc(&mut self, v: Value) -> Option<Arc<str>> {
+    pub fn str_text(&mut self, v: Value) -> Option<Text> {
         let Value::Obj(r) = v else { return None };
         match self.rt.heap.get(r).as_deref() {
             Ok(Obj::Str(s)) => Some(s.s.clone()),
@@ -1258,7 +1258,7 @@ impl Vm {
         }
     }
 
-    pub fn new_str_arc(&mut self, s: Arc<str>) -> PyResult<Value> {
+    pub fn new_str_text(&mut self, s: Text) -> PyResult<Value> {
         self.alloc(Obj::Str(StrObj::new(s)))
     }
 }

@@ -240,6 +240,9 @@ impl Runtime {
     ) -> Result<&'static Runtime, String> {
         let program = Arc::new(program);
         let mut heap = Heap::new(options.max_heap, options.refcount);
+        if options.track_sites {
+            heap = heap.with_sites();
+        }
         if !options.gil {
             heap = heap.without_gil(options.watch_lost_updates);
         }
@@ -431,11 +434,11 @@ impl Vm {
     }
 
     pub fn new_str(&mut self, s: &str) -> PyResult<Value> {
-        self.alloc(Obj::Str(StrObj::new(Arc::from(s))))
+        self.alloc(Obj::Str(StrObj::new(s)))
     }
 
     pub fn new_string(&mut self, s: String) -> PyResult<Value> {
-        self.alloc(Obj::Str(StrObj::new(Arc::from(s))))
+        self.alloc(Obj::Str(StrObj::new(s)))
     }
 
     pub fn new_list(&mut self, items: Vec<Value>) -> PyResult<Value> {

@@ -464,8 +464,7 @@ impl Vm {
                     s.push_str(&sb.s);
                     drop(gb);
                     drop(ga);
-                    let obj =
-                        crate::heap::StrObj::with_nchars(std::sync::Arc::from(s.as_str()), nchars);
+                    let obj = crate::heap::StrObj::with_nchars(s.as_str(), nchars);
                     self.scratch = s;
                     return Ok(Some(self.alloc(Obj::Str(obj))?));
                 }
@@ -834,7 +833,7 @@ impl Vm {
             let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
             let seqs = match (&*ga, &*gb) {
                 (Obj::Str(x), Obj::Str(y)) => {
-                    let o = x.s.as_ref().cmp(y.s.as_ref());
+                    let o = x.s.as_str().cmp(y.s.as_str());
                     return Ok(ord_ok(op, o));
                 }
                 (Obj::List(x), Obj::List(y)) => Some((x.clone(), y.clone())),

@@ -9,7 +9,6 @@ use crate::vm::ops::Num;
 use crate::vm::{ExcKind, PyErr, PyResult, Vm};
 use num_bigint::BigInt;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 pub fn defs() -> Vec<Def> {
     use Owner::Global as G;
@@ -505,7 +504,7 @@ fn divmod(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> 
 enum NativeKey {
     Int(i64),
     Float(f64),
-    Str(Arc<str>),
+    Str(crate::heap::Text),
     Tuple(Vec<NativeKey>),
 }
 
@@ -515,7 +514,7 @@ fn native_cmp(a: &NativeKey, b: &NativeKey) -> Option<Ordering> {
         (NativeKey::Float(x), NativeKey::Float(y)) => x.partial_cmp(y),
         (NativeKey::Int(x), NativeKey::Float(y)) => (*x as f64).partial_cmp(y),
         (NativeKey::Float(x), NativeKey::Int(y)) => x.partial_cmp(&(*y as f64)),
-        (NativeKey::Str(x), NativeKey::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        (NativeKey::Str(x), NativeKey::Str(y)) => Some(x.as_str().cmp(y.as_str())),
         (NativeKey::Tuple(x), NativeKey::Tuple(y)) => {
             for (p, q) in x.iter().zip(y) {
                 match native_cmp(p, q)? {
@@ -856,7 +855,7 @@ fn all(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 
 fn ord(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     arity("ord", args, 1, 1)?;
-    match vm.str_arc(args[0]) {
+    match vm.str_text(args[0]) {
         Some(s) => {
             let mut cs = s.chars();
             match (cs.next(), cs.next()) {
@@ -927,7 +926,7 @@ fn next(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 }
 
 fn attr_name(vm: &mut Vm, v: Value, fname: &str) -> PyResult<Sym> {
-    match vm.str_arc(v) {
+    match vm.str_text(v) {
         Some(s) => Ok(crate::bytecode::intern(&s)),
         None => {
             let t = vm.type_name(v);

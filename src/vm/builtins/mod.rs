@@ -479,8 +479,8 @@ impl Vm {
         }
     }
 
-    pub fn arg_str(&mut self, v: Value, fname: &str) -> PyResult<Arc<str>> {
-        match self.str_arc(v) {
+    pub fn arg_str(&mut self, v: Value, fname: &str) -> PyResult<crate::heap::Text> {
+        match self.str_text(v) {
             Some(s) => Ok(s),
             None => {
                 let t = self.type_name(v);

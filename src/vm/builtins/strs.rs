@@ -3,10 +3,10 @@
 
 use super::{arity, def, kwarg, Def, Owner};
 use crate::bytecode::Sym;
+use crate::heap::Text;
 use crate::heap::{Obj, StrObj, TypeTag, Value};
 use crate::text::strings as ts;
 use crate::vm::{PyErr, PyResult, Vm};
-use std::sync::Arc;
 
 pub fn defs() -> Vec<Def> {
     let m = Owner::Method(TypeTag::Str);
@@ -84,14 +84,14 @@ pub fn defs() -> Vec<Def> {
         def("format", m, format),
         def("encode", m, |vm, a, _| {
             let s = this(vm, a, "encode")?;
-            vm.new_str_arc(s)
+            vm.new_str_text(s)
         }),
     ]
 }
 
 /// The `self` argument: a str.
-fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<Arc<str>> {
-    match args.first().and_then(|&v| vm.str_arc(v)) {
+fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<Text> {
+    match args.first().and_then(|&v| vm.str_text(v)) {
         Some(s) => Ok(s),
         None => Err(PyErr::type_error(format!(
             "descriptor '{name}' for 'str' objects doesn't apply to this object"
@@ -99,8 +99,8 @@ fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<Arc<str>> {
     }
 }
 
-fn str_arg(vm: &mut Vm, v: Value, ctx: &str) -> PyResult<Arc<str>> {
-    match vm.str_arc(v) {
+fn str_arg(vm: &mut Vm, v: Value, ctx: &str) -> PyResult<Text> {
+    match vm.str_text(v) {
         Some(s) => Ok(s),
         None => {
             let t = vm.type_name(v);
@@ -144,13 +144,25 @@ fn case_map(
         let g = vm.get(r)?;
         if let Obj::Str(s) = &*g {
             if s.is_ascii() {
-                let mut out: Arc<str> = Arc::from(&*s.s);
-                drop(g);
-                if let Some(m) = Arc::get_mut(&mut out) {
-                    ascii(m);
+                let n = s.s.len();
+                // A short text is mapped in a buffer on the stack and stored
+                // inline: no allocation at all.
+                let mut buf = [0u8; Text::INLINE_CAP];
+                if let Some(short) = buf.get_mut(..n) {
+                    short.copy_from_slice(s.s.as_bytes());
+                    drop(g);
+                    if let Ok(m) = std::str::from_utf8_mut(short) {
+                        ascii(m);
+                        return vm.alloc(Obj::Str(StrObj::with_nchars(&*m, n)));
+                    }
+                } else {
+                    let mut out: std::sync::Arc<str> = std::sync::Arc::from(s.s.as_str());
+                    drop(g);
+                    if let Some(m) = std::sync::Arc::get_mut(&mut out) {
+                        ascii(m);
+                    }
+                    return vm.alloc(Obj::Str(StrObj::with_nchars(out, n)));
                 }
-                let n = out.len();
-                return vm.alloc(Obj::Str(StrObj::with_nchars(out, n)));
             }
         }
     }
@@ -230,7 +242,10 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
                 // strings.py, whose parts are a few bytes long.
                 let sep = sep.as_bytes()[0];
                 let bytes = s.as_bytes();
-                let mut items = Vec::new();
+                // Sized by a count of the separators first: grown by doubling, a
+                // list of 150,000 parts was copied a dozen times into fresh pages.
+                let n = bytes.iter().filter(|&&c| c == sep).count() + 1;
+                let mut items = Vec::with_capacity(n);
                 let mut start = 0;
                 loop {
                     let end = bytes
@@ -240,7 +255,7 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
                     // ASCII: every byte is a character boundary, and there are
                     // as many characters as bytes.
                     let part = s.get(start..end).unwrap_or_default();
-                    let obj = StrObj::with_nchars(Arc::from(part), part.len());
+                    let obj = StrObj::with_nchars(part, part.len());
                     match vm.alloc(Obj::Str(obj)) {
                         Ok(v) => items.push(v),
                         Err(e) => {
@@ -359,7 +374,7 @@ fn starts_ends(vm: &mut Vm, args: &[Value], name: &str, starts: bool) -> PyResul
     arity(name, &args[1..], 1, 3)?;
     let start = opt_index(vm, args.get(2))?;
     let end = opt_index(vm, args.get(3))?;
-    let candidates: Vec<Arc<str>> = match vm.str_arc(args[1]) {
+    let candidates: Vec<Text> = match vm.str_text(args[1]) {
         Some(p) => vec![p],
         None => {
             let items = match args[1] {
@@ -403,7 +418,7 @@ fn fill_char(vm: &mut Vm, v: Option<&Value>, name: &str) -> PyResult<char> {
     match v {
         None => Ok(' '),
         Some(&f) => {
-            let s = match vm.str_arc(f) {
+            let s = match vm.str_text(f) {
                 Some(s) => s,
                 None => {
                     let t = vm.type_name(f);

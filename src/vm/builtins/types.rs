@@ -6,7 +6,6 @@ use crate::heap::{Dict, Obj, ObjRef, StrObj, TypeTag, Value};
 use crate::text;
 use crate::vm::ops::Num;
 use crate::vm::{PyErr, PyResult, Vm};
-use std::sync::Arc;
 
 pub fn construct(
     vm: &mut Vm,
@@ -46,7 +45,7 @@ pub fn construct(
                     let at = int_digits(i, &mut buf);
                     let s = std::str::from_utf8(&buf[at..]).unwrap_or_default();
                     let n = s.len();
-                    vm.alloc(Obj::Str(StrObj::with_nchars(Arc::from(s), n)))
+                    vm.alloc(Obj::Str(StrObj::with_nchars(s, n)))
                 }
                 Some(v) => vm.str_obj(v),
             }
@@ -173,7 +172,7 @@ fn to_float(vm: &mut Vm, v: Value) -> PyResult<f64> {
         Some(Num::F(f)) => Ok(f),
         Some(Num::I(i)) => Ok(i as f64),
         Some(Num::B(b)) => Ok(text::int::bigint_to_f64(&b)?),
-        None => match vm.str_arc(v) {
+        None => match vm.str_text(v) {
             Some(s) => Ok(text::float::parse_float(&s)?),
             None => {
                 let t = vm.type_name(v);
@@ -194,7 +193,7 @@ fn int(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
     };
     if let Some(b) = base {
         let b = vm.arg_int(b, "")?;
-        let Some(s) = vm.str_arc(v) else {
+        let Some(s) = vm.str_text(v) else {
             return Err(PyErr::type_error(
                 "int() can't convert non-string with explicit base",
             ));
@@ -216,7 +215,7 @@ fn int(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
                 vm.new_int(text::float::float_to_int_checked(f)?)
             }
         }
-        None => match vm.str_arc(v) {
+        None => match vm.str_text(v) {
             Some(s) => vm.new_int(text::int::parse_int(&s, 10)?),
             None => {
                 let t = vm.type_name(v);
