@@ -143,6 +143,18 @@ pub trait NativeObject: Send + Sync + std::fmt::Debug {
 /// release the object's lock before it works.
 pub type Text = smol_str::SmolStr;
 
+/// The `Text` of `s`: inline when it fits, built without the general
+/// constructor (an out-of-line call and a copy through `memcpy`, 5% of
+/// strings.py, whose words are a few bytes long).
+#[inline]
+pub fn text(s: &str) -> Text {
+    if s.len() <= Text::INLINE_CAP {
+        Text::new_inline(s)
+    } else {
+        Text::from(Arc::<str>::from(s))
+    }
+}
+
 #[derive(Debug)]
 pub struct StrObj {
     pub s: Text,

@@ -434,7 +434,7 @@ impl Vm {
     }
 
     pub fn new_str(&mut self, s: &str) -> PyResult<Value> {
-        self.alloc(Obj::Str(StrObj::new(s)))
+        self.alloc(Obj::Str(StrObj::new(crate::heap::text(s))))
     }
 
     pub fn new_string(&mut self, s: String) -> PyResult<Value> {

@@ -464,7 +464,7 @@ impl Vm {
                     s.push_str(&sb.s);
                     drop(gb);
                     drop(ga);
-                    let obj = crate::heap::StrObj::with_nchars(s.as_str(), nchars);
+                    let obj = crate::heap::StrObj::with_nchars(crate::heap::text(&s), nchars);
                     self.scratch = s;
                     return Ok(Some(self.alloc(Obj::Str(obj))?));
                 }

@@ -153,7 +153,7 @@ fn case_map(
                     drop(g);
                     if let Ok(m) = std::str::from_utf8_mut(short) {
                         ascii(m);
-                        return vm.alloc(Obj::Str(StrObj::with_nchars(&*m, n)));
+                        return vm.alloc(Obj::Str(StrObj::with_nchars(crate::heap::text(m), n)));
                     }
                 } else {
                     let mut out: std::sync::Arc<str> = std::sync::Arc::from(s.s.as_str());
@@ -255,7 +255,7 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
                     // ASCII: every byte is a character boundary, and there are
                     // as many characters as bytes.
                     let part = s.get(start..end).unwrap_or_default();
-                    let obj = StrObj::with_nchars(part, part.len());
+                    let obj = StrObj::with_nchars(crate::heap::text(part), part.len());
                     match vm.alloc(Obj::Str(obj)) {
                         Ok(v) => items.push(v),
                         Err(e) => {
