@@ -107,6 +107,10 @@ struct Sites {
     alloc: AtomicU64,
     /// thread number << 48 | code index << 32 | instruction index.
     freed: AtomicU64,
+    /// The kind freed (`Obj::kind_index`), which the slot's own `aux` word
+    /// forgets when the slot is reused: a use after free found late, under
+    /// `--gil off`, still names what was freed.
+    freed_kind: std::sync::atomic::AtomicU8,
 }
 
 /// The kind of object last freed in a slot whose `aux` word is `aux`.
@@ -521,7 +525,14 @@ impl Heap {
             r,
             // The slot remembers the kind of the last object freed in it: that
             // is the handle's object only if nothing was freed there since.
-            freed_kind: if now_gen == r.gen.wrapping_add(1) && matches!(data, Obj::Free) {
+            freed_kind: if now_gen != r.gen.wrapping_add(1) {
+                "object"
+            } else if let Some(sites) = self.sites(r.idx) {
+                super::objects::KIND_NAMES
+                    .get(sites.freed_kind.load(Relaxed) as usize)
+                    .copied()
+                    .unwrap_or("object")
+            } else if matches!(data, Obj::Free) {
                 freed_kind(slot.aux.load(Relaxed))
             } else {
                 "object"
@@ -727,11 +738,6 @@ impl Heap {
             self.report(local, e);
             return;
         }
-        if let Some(sites) = self.sites(r.idx) {
-            sites
-                .freed
-                .store(((local.thread as u64) << 48) | local.site, Relaxed);
-        }
         // One match for both facts, and none for a list or a str (the
         // commonest deaths).
         let (kind, size) = match &*g {
@@ -749,6 +755,12 @@ impl Heap {
         // (`aux`) see the handle as stale.
         slot.gen.store(r.gen.wrapping_add(1), Relaxed);
         slot.aux.store((kind as u32) << 8, Relaxed);
+        if let Some(sites) = self.sites(r.idx) {
+            sites
+                .freed
+                .store(((local.thread as u64) << 48) | local.site, Relaxed);
+            sites.freed_kind.store(kind, Relaxed);
+        }
         let obj = std::mem::replace(&mut *g, Obj::Free);
         drop(g);
         local.bytes -= size as i64;
@@ -1045,5 +1057,20 @@ mod tests {
         assert_eq!(kept.alloc_site(b), 7 << 32 | 3);
         kept.decref_obj(&mut local, b);
         assert_eq!(kept.freed_object(b), Some(("list", 7 << 32 | 3)));
+        // Reused by another kind: a late use of the old handle still names
+        // the list that was freed.
+        let c = kept
+            .alloc(&mut local, Obj::Tuple(Box::new([])))
+            .expect("room");
+        assert_eq!(c.idx, b.idx);
+        let late = kept.get(b).map(|_| ());
+        match late {
+            Err(HeapError::UseAfterFree {
+                freed_kind,
+                now_kind,
+                ..
+            }) => assert_eq!((freed_kind, now_kind), ("list", "tuple")),
+            other => panic!("expected a use after free, got {other:?}"),
+        }
     }
 }
