@@ -1259,7 +1259,7 @@ impl Vm {
     }
 
     pub fn new_str_text(&mut self, s: Text) -> PyResult<Value> {
-        self.alloc(Obj::Str(StrObj::new(s)))
+        self.alloc_str(StrObj::new(s))
     }
 }
 

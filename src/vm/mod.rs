@@ -434,11 +434,19 @@ impl Vm {
     }
 
     pub fn new_str(&mut self, s: &str) -> PyResult<Value> {
-        self.alloc(Obj::Str(StrObj::new(crate::heap::text(s))))
+        self.alloc_str(StrObj::new(crate::heap::text(s)))
     }
 
     pub fn new_string(&mut self, s: String) -> PyResult<Value> {
-        self.alloc(Obj::Str(StrObj::new(s)))
+        self.alloc_str(StrObj::new(s))
+    }
+
+    /// Allocate a str object (see `Heap::alloc_str`).
+    pub fn alloc_str(&mut self, s: StrObj) -> PyResult<Value> {
+        match self.rt.heap.alloc_str(&mut self.local, s) {
+            Ok(r) => Ok(Value::Obj(r)),
+            Err(e) => Err(self.heap_error(e)),
+        }
     }
 
     pub fn new_list(&mut self, items: Vec<Value>) -> PyResult<Value> {

@@ -466,7 +466,7 @@ impl Vm {
                     drop(ga);
                     let obj = crate::heap::StrObj::with_nchars(crate::heap::text(&s), nchars);
                     self.scratch = s;
-                    return Ok(Some(self.alloc(Obj::Str(obj))?));
+                    return Ok(Some(self.alloc_str(obj)?));
                 }
                 Ok(None)
             }

@@ -153,7 +153,7 @@ fn case_map(
                     drop(g);
                     if let Ok(m) = std::str::from_utf8_mut(short) {
                         ascii(m);
-                        return vm.alloc(Obj::Str(StrObj::with_nchars(crate::heap::text(m), n)));
+                        return vm.alloc_str(StrObj::with_nchars(crate::heap::text(m), n));
                     }
                 } else {
                     let mut out: std::sync::Arc<str> = std::sync::Arc::from(s.s.as_str());
@@ -161,7 +161,7 @@ fn case_map(
                     if let Some(m) = std::sync::Arc::get_mut(&mut out) {
                         ascii(m);
                     }
-                    return vm.alloc(Obj::Str(StrObj::with_nchars(out, n)));
+                    return vm.alloc_str(StrObj::with_nchars(out, n));
                 }
             }
         }
@@ -256,7 +256,7 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
                     // as many characters as bytes.
                     let part = s.get(start..end).unwrap_or_default();
                     let obj = StrObj::with_nchars(crate::heap::text(part), part.len());
-                    match vm.alloc(Obj::Str(obj)) {
+                    match vm.alloc_str(obj) {
                         Ok(v) => items.push(v),
                         Err(e) => {
                             vm.decref_all(items);

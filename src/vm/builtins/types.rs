@@ -45,7 +45,7 @@ pub fn construct(
                     let at = int_digits(i, &mut buf);
                     let s = std::str::from_utf8(&buf[at..]).unwrap_or_default();
                     let n = s.len();
-                    vm.alloc(Obj::Str(StrObj::with_nchars(crate::heap::text(s), n)))
+                    vm.alloc_str(StrObj::with_nchars(crate::heap::text(s), n))
                 }
                 Some(v) => vm.str_obj(v),
             }
