@@ -113,12 +113,17 @@ struct Sites {
     freed_kind: std::sync::atomic::AtomicU8,
 }
 
-/// The kind of object last freed in a slot whose `aux` word is `aux`.
-fn freed_kind(aux: u32) -> &'static str {
+/// The name of kind `index` (`Obj::kind_index`).
+fn kind_name(index: u8) -> &'static str {
     super::objects::KIND_NAMES
-        .get(((aux >> 8) & 0xff) as usize)
+        .get(index as usize)
         .copied()
         .unwrap_or("object")
+}
+
+/// The kind of object last freed in a slot whose `aux` word is `aux`.
+fn freed_kind(aux: u32) -> &'static str {
+    kind_name((aux >> 8) as u8)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -539,10 +544,7 @@ impl Heap {
             freed_kind: if now_gen != r.gen.wrapping_add(1) {
                 "object"
             } else if let Some(sites) = self.sites(r.idx) {
-                super::objects::KIND_NAMES
-                    .get(sites.freed_kind.load(Relaxed) as usize)
-                    .copied()
-                    .unwrap_or("object")
+                kind_name(sites.freed_kind.load(Relaxed))
             } else if matches!(data, Obj::Free) {
                 freed_kind(slot.aux.load(Relaxed))
             } else {
