@@ -438,7 +438,7 @@ impl Vm {
     }
 
     pub fn new_string(&mut self, s: String) -> PyResult<Value> {
-        self.alloc_str(StrObj::new(s))
+        self.new_str(&s)
     }
 
     /// Allocate a str object (see `Heap::alloc_str`).
