@@ -266,6 +266,19 @@ pub const AUX_TUPLE: u64 = 6;
 pub const AUX_DICT: u64 = 7;
 pub const AUX_SET: u64 = 8;
 pub const AUX_BIGINT: u64 = 9;
+/// `aux` tag of a freed slot (the kind freed above it): no live object has it,
+/// which is how the audit and crash reports tell a freed slot whose old object
+/// was left in place (see `Heap::free`) from a live one.
+pub const AUX_FREE: u64 = 0xff;
+/// A str's `aux` payload is its length in bytes, or this for "read the text":
+/// freeing a str must know its size, and the word tells it without the lock.
+pub const STR_LEN_UNKNOWN: u64 = 0xff_ffff;
+
+/// The `aux` word of a str of `len` bytes.
+#[inline]
+pub fn str_aux(len: usize) -> u64 {
+    AUX_STR | ((len as u64).min(STR_LEN_UNKNOWN) << 8)
+}
 
 /// The built-in type whose methods `LoadMethod` binds without a lock (see
 /// `AUX_STR`), from an `aux` word; None for every other kind.
@@ -512,7 +525,7 @@ impl Obj {
             }
             Obj::Function(f) => code(f.code, super::slots::AUX_CLOSURE_FUNCTION),
             Obj::Builtin(b) => ((b.0 as u64) << 8) | super::slots::AUX_BUILTIN,
-            Obj::Str(_) => AUX_STR,
+            Obj::Str(s) => str_aux(s.s.len()),
             Obj::List(_) => AUX_LIST,
             Obj::Tuple(_) => AUX_TUPLE,
             Obj::Dict(_) => AUX_DICT,

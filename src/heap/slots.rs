@@ -121,6 +121,12 @@ fn kind_name(index: u8) -> &'static str {
         .unwrap_or("object")
 }
 
+/// Does `slot`, whose object is `data`, hold no live object? A freed str stays
+/// in its slot (see `Heap::free`): the `aux` word's tag says it is dead.
+fn is_free(slot: &Slot, data: &Obj) -> bool {
+    matches!(data, Obj::Free) || slot.aux.load(Relaxed) as u64 & 0xff == super::objects::AUX_FREE
+}
+
 /// The kind of object last freed in a slot whose `aux` word is `aux`.
 fn freed_kind(aux: u32) -> &'static str {
     kind_name((aux >> 8) as u8)
@@ -461,8 +467,9 @@ impl Heap {
         local: &mut LocalHeap,
         s: super::objects::StrObj,
     ) -> Result<ObjRef, HeapError> {
-        let size = super::objects::str_size(s.s.len());
-        self.place(local, Obj::Str(s), size, super::objects::AUX_STR)
+        let len = s.s.len();
+        let size = super::objects::str_size(len);
+        self.place(local, Obj::Str(s), size, super::objects::str_aux(len))
     }
 
     /// Put `obj`, of `size` bytes and `aux` hint, in a free slot.
@@ -487,8 +494,11 @@ impl Heap {
         let gen = slot.gen.load(Relaxed);
         // A free slot holds `Obj::Free`, which owns nothing: forgetting it
         // spares a call to the whole enum's drop glue on every allocation.
+        // A str freed without its lock (see `free`) is still here: its text
+        // goes now, inline, without the whole enum's drop glue.
         match std::mem::replace(&mut *g, obj) {
             free @ Obj::Free => std::mem::forget(free),
+            Obj::Str(dead) => drop(dead),
             other => drop(other),
         }
         // (`aux_hint` keeps the hint within 32 bits.)
@@ -545,13 +555,17 @@ impl Heap {
                 "object"
             } else if let Some(sites) = self.sites(r.idx) {
                 kind_name(sites.freed_kind.load(Relaxed))
-            } else if matches!(data, Obj::Free) {
+            } else if is_free(slot, data) {
                 freed_kind(slot.aux.load(Relaxed))
             } else {
                 "object"
             },
             now_gen,
-            now_kind: data.kind_name(),
+            now_kind: if is_free(slot, data) {
+                Obj::Free.kind_name()
+            } else {
+                data.kind_name()
+            },
             freed_site: self.sites(r.idx).map_or(0, |s| s.freed.load(Relaxed)),
         }
     }
@@ -597,7 +611,7 @@ impl Heap {
     pub fn freed_object(&self, r: ObjRef) -> Option<(&'static str, u64)> {
         let slot = self.slot(r.idx)?;
         let g = slot.data.read_recursive();
-        if !matches!(*g, Obj::Free) || slot.gen.load(Relaxed) != r.gen.wrapping_add(1) {
+        if !is_free(slot, &g) || slot.gen.load(Relaxed) != r.gen.wrapping_add(1) {
             return None;
         }
         Some((freed_kind(slot.aux.load(Relaxed)), self.alloc_site(r)))
@@ -743,6 +757,32 @@ impl Heap {
         let Some(slot) = self.slot(r.idx) else {
             return;
         };
+        // A str owns no references, and its `aux` word knows its size: it is
+        // freed without its lock, by the generation's bump alone, and its text
+        // stays in the slot until the slot's next allocation replaces it (a
+        // reader still holding the old guard sees the old, intact string). The
+        // bump is a compare-and-swap so that a double free (two threads both
+        // saw the count reach zero) is still caught. strings.py frees two and a
+        // half million strs: one atomic instruction each instead of a lock and
+        // an unlock, and no move of the object out of the slot.
+        let aux = slot.aux.load(Relaxed) as u64;
+        if aux & 0xff == super::objects::AUX_STR && aux >> 8 != super::objects::STR_LEN_UNKNOWN {
+            if slot
+                .gen
+                .compare_exchange(r.gen, r.gen.wrapping_add(1), Relaxed, Relaxed)
+                .is_err()
+            {
+                self.stale_use(local, slot, r);
+                return;
+            }
+            let freed = ((super::objects::KIND_STR as u64) << 8) | super::objects::AUX_FREE;
+            slot.aux.store(freed as u32, Relaxed);
+            self.record_free(local, r.idx, super::objects::KIND_STR);
+            local.bytes -= super::objects::str_size((aux >> 8) as usize) as i64;
+            tracing::trace!(slot = r.idx, gen = r.gen, kind = "str", "freed");
+            self.push_free(local, r.idx);
+            return;
+        }
         let mut g = slot.data.write();
         if slot.gen.load(Relaxed) != r.gen {
             // Two threads both saw the count reach zero: a double free, caught.
@@ -767,23 +807,16 @@ impl Heap {
         // The new generation first: from here on, readers without the lock
         // (`aux`) see the handle as stale.
         slot.gen.store(r.gen.wrapping_add(1), Relaxed);
-        slot.aux.store((kind as u32) << 8, Relaxed);
-        if let Some(sites) = self.sites(r.idx) {
-            sites
-                .freed
-                .store(((local.thread as u64) << 48) | local.site, Relaxed);
-            sites.freed_kind.store(kind, Relaxed);
-        }
+        slot.aux.store(
+            ((kind as u32) << 8) | super::objects::AUX_FREE as u32,
+            Relaxed,
+        );
+        self.record_free(local, r.idx, kind);
         let obj = std::mem::replace(&mut *g, Obj::Free);
         drop(g);
         local.bytes -= size as i64;
         tracing::trace!(slot = r.idx, gen = r.gen, kind = obj.kind_name(), "freed");
-        local.frees += 1;
-        if local.free.len() >= LOCAL_CACHE_MAX {
-            let mut global = self.free.lock();
-            global.extend(local.free.drain(LOCAL_CACHE_MAX / 2..));
-        }
-        local.free.push(r.idx);
+        self.push_free(local, r.idx);
         match obj {
             // The commonest death (binary_trees): release the items with the
             // count update inlined, then give the buffer back. The generic path
@@ -808,6 +841,28 @@ impl Heap {
             }
             obj => obj.for_each_child(|c| self.decref(local, c)),
         }
+    }
+
+    /// Where and what was freed in slot `idx`, if sites are kept.
+    #[inline(always)]
+    fn record_free(&self, local: &LocalHeap, idx: u32, kind: u8) {
+        if let Some(sites) = self.sites(idx) {
+            sites
+                .freed
+                .store(((local.thread as u64) << 48) | local.site, Relaxed);
+            sites.freed_kind.store(kind, Relaxed);
+        }
+    }
+
+    /// Count a free and cache its slot for this thread's next allocation.
+    #[inline(always)]
+    fn push_free(&self, local: &mut LocalHeap, idx: u32) {
+        local.frees += 1;
+        if local.free.len() >= LOCAL_CACHE_MAX {
+            let mut global = self.free.lock();
+            global.extend(local.free.drain(LOCAL_CACHE_MAX / 2..));
+        }
+        local.free.push(idx);
     }
 
     /// A thread is ending: give its cached free slots back and add up its counters.
@@ -839,7 +894,7 @@ impl Heap {
     pub fn peek(&self, idx: u32) -> Option<(ObjRef, i64, RwLockReadGuard<'_, Obj>)> {
         let slot = self.slot(idx)?;
         let g = slot.data.read_recursive();
-        if matches!(*g, Obj::Free) {
+        if is_free(slot, &g) {
             return None;
         }
         let r = ObjRef {
@@ -879,8 +934,46 @@ mod tests {
             .alloc(&mut local, Obj::Str(StrObj::new("x")))
             .expect("room");
         let t = heap.alloc_str(&mut local, StrObj::new("y")).expect("room");
-        assert_eq!(heap.aux(s), Some(super::super::objects::AUX_STR));
+        assert_eq!(heap.aux(s), Some(super::super::objects::str_aux(1)));
         assert_eq!(heap.aux(t), heap.aux(s));
+    }
+
+    #[test]
+    fn a_str_freed_without_its_lock_is_dead_to_every_reader() {
+        // Freed by the generation's bump alone (see `free`), a str stays in its
+        // slot until the slot is reused: nothing may mistake it for live.
+        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let s = heap
+            .alloc_str(&mut local, StrObj::new("gone"))
+            .expect("room");
+        assert_eq!(heap.aux(s), Some(super::super::objects::str_aux(4)));
+        let bytes = local.bytes;
+        heap.decref_obj(&mut local, s);
+        assert_eq!(
+            local.bytes,
+            bytes - super::super::objects::str_size(4) as i64
+        );
+        assert!(heap.get(s).is_err());
+        assert!(heap.peek(s.idx).is_none(), "the audit must not see it");
+        assert_eq!(heap.freed_object(s).map(|(k, _)| k), Some("str"));
+        // A second free of the same handle is a double free, caught.
+        heap.free(&mut local, s);
+        assert_eq!(heap.corruption_count(), 1);
+        assert!(matches!(
+            local.errors.last(),
+            Some(HeapError::UseAfterFree {
+                freed_kind: "str",
+                now_kind: "<free slot>",
+                ..
+            })
+        ));
+        // Reused: the new object replaces the old text.
+        let t = heap.alloc(&mut local, Obj::List(vec![])).expect("room");
+        assert_eq!(t.idx, s.idx);
+        assert!(matches!(heap.get(t).as_deref(), Ok(Obj::List(_))));
+        assert!(heap.peek(t.idx).is_some());
+        assert!(heap.get(s).is_err());
     }
 
     #[test]

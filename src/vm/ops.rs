@@ -97,7 +97,8 @@ impl Vm {
         // (`words[i] + str(n)`), known from the `aux` words without locks.
         if let (BinOpKind::Add, Value::Obj(ra), Value::Obj(rb)) = (op, a, b) {
             let heap = &self.rt.heap;
-            if heap.aux(ra) == Some(AUX_STR) && heap.aux(rb) == Some(AUX_STR) {
+            let is_str = |r| heap.aux(r).is_some_and(|a| a & 0xff == AUX_STR);
+            if is_str(ra) && is_str(rb) {
                 if let Some(v) = self.seq_binop(op, a, b)? {
                     return Ok(v);
                 }
