@@ -20,12 +20,14 @@
 //! Instances of user classes are keyed by identity (Toy does not call `__hash__`).
 //! Lookups take a `KeyRef`: a content, or a string object borrowed with its hash
 //! (cached in the object), so the hot paths build no owned key. A stored key is
-//! compared with it through the heap: ints, floats and identities from the key
-//! value alone, strings, big ints and tuples by reading the key object. Those are
-//! immutable, so nothing write-locks them and reading them while the dict is
-//! locked cannot deadlock (see `heap::slots`).
+//! compared with it from the key value alone for ints, floats and identities;
+//! from a copy of its text that the dict keeps beside the entries for strings
+//! (short texts are inline, long ones shared: see `Chunk::t`); through the heap,
+//! by reading the key object, for big ints and tuples. Those are immutable, so
+//! nothing write-locks them and reading them while the dict is locked cannot
+//! deadlock (see `heap::slots`).
 
-use super::objects::Obj;
+use super::objects::{Obj, Text};
 use super::slots::Heap;
 use super::value::{ObjRef, Value};
 use num_bigint::BigInt;
@@ -143,7 +145,7 @@ impl std::hash::Hash for DictKey {
 #[derive(Clone, Copy, Debug)]
 pub enum KeyRef<'a> {
     Key(&'a DictKey),
-    Str(ObjRef, &'a str, u64),
+    Str(ObjRef, &'a Text, u64),
 }
 
 impl KeyRef<'_> {
@@ -156,13 +158,28 @@ impl KeyRef<'_> {
         }
     }
 
-    /// Is the stored key object `stored` equal to this key?
+    /// The text of a str key, which the dict keeps beside the key object (see
+    /// `Chunk::t`).
     #[inline]
-    fn matches(&self, heap: &Heap, stored: Value) -> bool {
+    fn text(&self) -> Option<&Text> {
+        match self {
+            KeyRef::Str(_, t, _) => Some(t),
+            KeyRef::Key(DictKey::Str(t)) => Some(t),
+            KeyRef::Key(_) => None,
+        }
+    }
+
+    /// Is the stored key object `stored`, at position `pos` of `entries`
+    /// (which keep its text if it is a str), equal to this key?
+    #[inline]
+    fn matches(&self, heap: &Heap, stored: Value, entries: &Entries, pos: usize) -> bool {
         match self {
             KeyRef::Str(r, s, _) => match stored {
                 Value::Obj(q) if q == *r => true,
-                Value::Obj(q) => text_is(heap, q, s),
+                Value::Obj(q) => match entries.text(pos) {
+                    Some(t) => t.as_bytes() == s.as_bytes(),
+                    None => text_is(heap, q, s),
+                },
                 _ => false,
             },
             // The commonest case inline: an int against an int key.
@@ -170,6 +187,10 @@ impl KeyRef<'_> {
                 Value::Int(j) => *i == j,
                 Value::Obj(_) => false,
                 _ => key_matches(heap, &DictKey::Int(*i), stored),
+            },
+            KeyRef::Key(k @ DictKey::Str(s)) => match (stored, entries.text(pos)) {
+                (Value::Obj(_), Some(t)) => t.as_bytes() == s.as_bytes(),
+                _ => key_matches(heap, k, stored),
             },
             KeyRef::Key(k) => key_matches(heap, k, stored),
         }
@@ -249,24 +270,54 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 #[derive(Debug, Default, Clone)]
 struct Entries {
     /// Every chunk but the last is full.
-    chunks: Vec<Vec<Option<Entry>>>,
+    chunks: Vec<Chunk>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Chunk {
+    e: Vec<Option<Entry>>,
+    /// The text of each str key, by position, up to the chunk's last str key
+    /// (empty where the key is not a str, and for a chunk of int keys): a str
+    /// being looked up is compared with it, not with the key object, whose
+    /// lock and generation check took two locked instructions and sixty others
+    /// a lookup in strings.py. Outside the entries, so that an int-keyed dict
+    /// (dicts.py's 800,000 entries) pays nothing for it.
+    t: Vec<Text>,
+}
+
+impl Chunk {
+    fn with_capacity(n: usize) -> Self {
+        Chunk {
+            e: Vec::with_capacity(n),
+            t: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, e: Option<Entry>, text: Option<Text>) {
+        if let Some(t) = text {
+            self.t.resize(self.e.len(), Text::default());
+            self.t.push(t);
+        }
+        self.e.push(e);
+    }
 }
 
 impl Entries {
     #[inline]
     fn len(&self) -> usize {
         match self.chunks.last() {
-            Some(c) => ((self.chunks.len() - 1) << CHUNK_BITS) + c.len(),
+            Some(c) => ((self.chunks.len() - 1) << CHUNK_BITS) + c.e.len(),
             None => 0,
         }
     }
 
-    fn push(&mut self, e: Option<Entry>) {
+    /// Append an entry, with its key's text if the key is a str.
+    fn push(&mut self, e: Option<Entry>, text: Option<Text>) {
         match self.chunks.last_mut() {
-            Some(c) if c.len() < CHUNK => c.push(e),
+            Some(c) if c.e.len() < CHUNK => c.push(e, text),
             _ => {
-                let mut c = Vec::with_capacity(if self.chunks.is_empty() { 4 } else { CHUNK });
-                c.push(e);
+                let mut c = Chunk::with_capacity(if self.chunks.is_empty() { 4 } else { CHUNK });
+                c.push(e, text);
                 self.chunks.push(c);
             }
         }
@@ -274,8 +325,9 @@ impl Entries {
 
     fn pop(&mut self) -> Option<Option<Entry>> {
         let c = self.chunks.last_mut()?;
-        let e = c.pop()?;
-        if c.is_empty() {
+        let e = c.e.pop()?;
+        c.t.truncate(c.e.len());
+        if c.e.is_empty() {
             self.chunks.pop();
         }
         Some(e)
@@ -286,31 +338,50 @@ impl Entries {
         if self.chunks.len() <= 1 {
             let want = n.min(CHUNK);
             match self.chunks.first_mut() {
-                Some(c) => c.reserve_exact(want.saturating_sub(c.len())),
-                None => self.chunks.push(Vec::with_capacity(want)),
+                Some(c) => c.e.reserve_exact(want.saturating_sub(c.e.len())),
+                None => self.chunks.push(Chunk::with_capacity(want)),
             }
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Option<Entry>> + '_ {
-        self.chunks.iter().flatten()
+        self.chunks.iter().flat_map(|c| c.e.iter())
     }
 
     fn get(&self, pos: usize) -> Option<&Option<Entry>> {
-        self.chunks.get(pos >> CHUNK_BITS)?.get(pos & (CHUNK - 1))
+        self.chunks.get(pos >> CHUNK_BITS)?.e.get(pos & (CHUNK - 1))
     }
 
-    /// The live entries only, in order.
+    /// The text of the str key at `pos`, if the dict kept it (not for the
+    /// empty str, whose text is the filler's: that one is compared through
+    /// the heap).
+    #[inline]
+    fn text(&self, pos: usize) -> Option<&Text> {
+        let t = self
+            .chunks
+            .get(pos >> CHUNK_BITS)?
+            .t
+            .get(pos & (CHUNK - 1))?;
+        (!t.is_empty()).then_some(t)
+    }
+
+    /// The live entries only, in order, with their texts.
     fn squeezed(self) -> Entries {
         let mut out = Entries::default();
-        for e in self.chunks.into_iter().flatten().flatten() {
-            out.push(Some(e));
+        for c in self.chunks {
+            let mut texts = c.t.into_iter();
+            for e in c.e {
+                let t = texts.next().filter(|t| !t.is_empty());
+                if e.is_some() {
+                    out.push(e, t);
+                }
+            }
         }
         out
     }
 
     fn into_live(self) -> impl Iterator<Item = Entry> {
-        self.chunks.into_iter().flatten().flatten()
+        self.chunks.into_iter().flat_map(|c| c.e).flatten()
     }
 }
 
@@ -318,14 +389,14 @@ impl std::ops::Index<usize> for Entries {
     type Output = Option<Entry>;
     #[inline]
     fn index(&self, pos: usize) -> &Option<Entry> {
-        &self.chunks[pos >> CHUNK_BITS][pos & (CHUNK - 1)]
+        &self.chunks[pos >> CHUNK_BITS].e[pos & (CHUNK - 1)]
     }
 }
 
 impl std::ops::IndexMut<usize> for Entries {
     #[inline]
     fn index_mut(&mut self, pos: usize) -> &mut Option<Entry> {
-        &mut self.chunks[pos >> CHUNK_BITS][pos & (CHUNK - 1)]
+        &mut self.chunks[pos >> CHUNK_BITS].e[pos & (CHUNK - 1)]
     }
 }
 
@@ -418,7 +489,7 @@ impl Dict {
             }
             if ix != DUMMY {
                 if let Some(e) = &self.entries[ix as usize] {
-                    if e.hash == hash && key.matches(heap, e.k) {
+                    if e.hash == hash && key.matches(heap, e.k, &self.entries, ix as usize) {
                         return Some((p.i, ix as usize));
                     }
                 }
@@ -490,11 +561,15 @@ impl Dict {
                     break;
                 }
                 if ix != DUMMY {
-                    if let Some(e) = &mut self.entries[ix as usize] {
-                        if e.hash == hash && k.matches(heap, e.k) {
-                            let old = std::mem::replace(&mut e.v, value);
-                            return Some((key, old));
+                    let found = match &self.entries[ix as usize] {
+                        Some(e) => {
+                            e.hash == hash && k.matches(heap, e.k, &self.entries, ix as usize)
                         }
+                        None => false,
+                    };
+                    if let (true, Some(e)) = (found, &mut self.entries[ix as usize]) {
+                        let old = std::mem::replace(&mut e.v, value);
+                        return Some((key, old));
                     }
                 }
                 p.next();
@@ -509,11 +584,15 @@ impl Dict {
             }
         };
         self.indices[slot] = self.entries.len() as u32;
-        self.entries.push(Some(Entry {
-            hash,
-            k: key,
-            v: value,
-        }));
+        let text = k.text().filter(|t| !t.is_empty()).cloned();
+        self.entries.push(
+            Some(Entry {
+                hash,
+                k: key,
+                v: value,
+            }),
+            text,
+        );
         self.used += 1;
         self.free -= 1;
         None
@@ -651,6 +730,68 @@ mod tests {
             d.iter().next(),
             Some((Value::Int(81), Value::Int(0)))
         ));
+    }
+
+    #[test]
+    fn str_keys_are_found_by_the_text_the_dict_keeps() {
+        use super::super::objects::{text, StrObj};
+        use super::super::slots::LocalHeap;
+        let h = heap();
+        let mut local = LocalHeap::default();
+        let mut d = Dict::new();
+        let mut objs = Vec::new();
+        // Enough keys for several rebuilds and a second chunk; "" and a long
+        // (not inline) text among them; an int key between str keys.
+        let mut names: Vec<String> = (0..1500).map(|i| format!("key{i}")).collect();
+        names.push(String::new());
+        names.push("x".repeat(40));
+        for (i, n) in names.iter().enumerate() {
+            let r = h
+                .alloc_str(&mut local, StrObj::new(n.as_str()))
+                .expect("room");
+            objs.push(r);
+            let k = DictKey::Str(text(n));
+            assert!(d
+                .insert(&h, &k, Value::Obj(r), Value::Int(i as i64))
+                .is_none());
+            if i == 700 {
+                d.insert(&h, &DictKey::Int(7), Value::Int(7), Value::Int(-7));
+            }
+        }
+        // Deletions, then a rebuild that squeezes the holes out.
+        for n in names.iter().step_by(3) {
+            assert!(d.remove(&h, &DictKey::Str(text(n))).is_some());
+        }
+        for i in 0..2000 {
+            d.insert(
+                &h,
+                &DictKey::Int(10_000 + i),
+                Value::Int(10_000 + i),
+                Value::Int(0),
+            );
+        }
+        // Looked up by content and by a different str object with the same text.
+        for (i, n) in names.iter().enumerate() {
+            let want = (i % 3 != 0).then_some(i as i64);
+            let by_content = d.get(&h, &DictKey::Str(text(n)));
+            assert_eq!(
+                by_content.map(|v| matches!(v, Value::Int(j) if Some(j) == want)),
+                want.map(|_| true)
+            );
+            let other = h
+                .alloc_str(&mut local, StrObj::new(n.as_str()))
+                .expect("room");
+            let probe = StrObj::new(n.as_str());
+            let found = d.get_ref(&h, KeyRef::Str(other, &probe.s, probe.hash()));
+            assert_eq!(found.is_some(), want.is_some(), "{n:?}");
+        }
+        assert!(matches!(d.get(&h, &DictKey::Int(7)), Some(Value::Int(-7))));
+        // A text the dict never held is not found, though its hash were equal.
+        assert!(d.get(&h, &DictKey::Str(text("key1 "))).is_none());
+        // popitem takes the last entry and its text.
+        let (k, _) = d.pop_last().expect("not empty");
+        assert!(matches!(k, Value::Int(11_999)));
+        assert_eq!(objs.len(), names.len());
     }
 
     #[test]
