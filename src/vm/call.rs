@@ -259,13 +259,27 @@ impl Vm {
         let Some(&Value::Int(id)) = self.stack.get(callee_idx) else {
             return self.call_setup(callee_idx, nargs, None);
         };
-        let mut buf = std::mem::take(&mut self.argbuf);
-        buf.clear();
-        buf.extend_from_slice(self.stack.get(callee_idx + 1..).unwrap_or(&[]));
         let f = super::builtins::builtin_impl(id as u16);
-        let r = f(self, &buf, &[]);
-        buf.clear();
-        self.argbuf = buf;
+        let given = self.stack.get(callee_idx + 1..).unwrap_or(&[]);
+        // The receiver and up to three arguments (`d.get(k, 0)`, `s.upper()`)
+        // are copied to the Rust stack: the builtin borrows the VM mutably, so
+        // it cannot borrow them where they are, and the reusable buffer cost a
+        // take, a clear and a put back per call.
+        let r = if given.len() <= 4 {
+            let small = given;
+            let mut args = [Value::None; 4];
+            let n = small.len();
+            args[..n].copy_from_slice(small);
+            f(self, &args[..n], &[])
+        } else {
+            let mut buf = std::mem::take(&mut self.argbuf);
+            buf.clear();
+            buf.extend_from_slice(given);
+            let r = f(self, &buf, &[]);
+            buf.clear();
+            self.argbuf = buf;
+            r
+        };
         // The number below the receiver needs no release: truncate_stack skips
         // anything that is not an object.
         self.truncate_stack(callee_idx);
