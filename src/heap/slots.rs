@@ -745,44 +745,66 @@ impl Heap {
             local.pending.push(r);
             return;
         }
+        let Some(slot) = self.slot(r.idx) else {
+            return;
+        };
+        // A str (the commonest death in strings.py) goes without `free_slot`'s
+        // frame.
+        if self.free_str(local, slot, r) {
+            return;
+        }
         local.freeing = true;
-        self.free(local, r);
+        self.free_slot(local, slot, r);
         while let Some(r) = local.pending.pop() {
             self.free(local, r);
         }
         local.freeing = false;
     }
 
-    fn free(&self, local: &mut LocalHeap, r: ObjRef) {
-        let Some(slot) = self.slot(r.idx) else {
-            return;
-        };
-        // A str owns no references, and its `aux` word knows its size: it is
-        // freed without its lock, by the generation's bump alone, and its text
-        // stays in the slot until the slot's next allocation replaces it (a
-        // reader still holding the old guard sees the old, intact string). The
-        // bump is a compare-and-swap so that a double free (two threads both
-        // saw the count reach zero) is still caught. strings.py frees two and a
-        // half million strs: one atomic instruction each instead of a lock and
-        // an unlock, and no move of the object out of the slot.
+    /// Free `r` if it is a str of known size (true), else leave it (false).
+    ///
+    /// A str owns no references, and its `aux` word knows its size: it is
+    /// freed without its lock, by the generation's bump alone, and its text
+    /// stays in the slot until the slot's next allocation replaces it (a
+    /// reader still holding the old guard sees the old, intact string). The
+    /// bump is a compare-and-swap so that a double free (two threads both saw
+    /// the count reach zero) is still caught. strings.py frees two and a half
+    /// million strs: one atomic instruction each instead of a lock and an
+    /// unlock, and no move of the object out of the slot.
+    #[inline(always)]
+    fn free_str(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) -> bool {
         let aux = slot.aux.load(Relaxed) as u64;
-        if aux & 0xff == super::objects::AUX_STR && aux >> 8 != super::objects::STR_LEN_UNKNOWN {
-            if slot
-                .gen
-                .compare_exchange(r.gen, r.gen.wrapping_add(1), Relaxed, Relaxed)
-                .is_err()
-            {
-                self.stale_use(local, slot, r);
-                return;
-            }
-            let freed = ((super::objects::KIND_STR as u64) << 8) | super::objects::AUX_FREE;
-            slot.aux.store(freed as u32, Relaxed);
-            self.record_free(local, r.idx, super::objects::KIND_STR);
-            local.bytes -= super::objects::str_size((aux >> 8) as usize) as i64;
-            tracing::trace!(slot = r.idx, gen = r.gen, kind = "str", "freed");
-            self.push_free(local, r.idx);
-            return;
+        if aux & 0xff != super::objects::AUX_STR || aux >> 8 == super::objects::STR_LEN_UNKNOWN {
+            return false;
         }
+        if slot
+            .gen
+            .compare_exchange(r.gen, r.gen.wrapping_add(1), Relaxed, Relaxed)
+            .is_err()
+        {
+            self.stale_use(local, slot, r);
+            return true;
+        }
+        let freed = ((super::objects::KIND_STR as u64) << 8) | super::objects::AUX_FREE;
+        slot.aux.store(freed as u32, Relaxed);
+        self.record_free(local, r.idx, super::objects::KIND_STR);
+        local.bytes -= super::objects::str_size((aux >> 8) as usize) as i64;
+        tracing::trace!(slot = r.idx, gen = r.gen, kind = "str", "freed");
+        self.push_free(local, r.idx);
+        true
+    }
+
+    fn free(&self, local: &mut LocalHeap, r: ObjRef) {
+        if let Some(slot) = self.slot(r.idx) {
+            if !self.free_str(local, slot, r) {
+                self.free_slot(local, slot, r);
+            }
+        }
+    }
+
+    /// Free anything but a str of known size (`free_str`, tried first).
+    #[inline(never)]
+    fn free_slot(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) {
         let mut g = slot.data.write();
         if slot.gen.load(Relaxed) != r.gen {
             // Two threads both saw the count reach zero: a double free, caught.
