@@ -462,6 +462,7 @@ impl Heap {
 
     /// Allocate a str (as `alloc(Obj::Str(s))`), knowing its size and hint
     /// without matching on the kind: strings.py makes two and a half million.
+    #[inline]
     pub fn alloc_str(
         &self,
         local: &mut LocalHeap,
