@@ -365,6 +365,18 @@ impl Entries {
         (!t.is_empty()).then_some(t)
     }
 
+    /// Drop the text kept for the (deleted) entry at `pos`: a long key's text
+    /// is shared with the key object, and must not outlive it here.
+    fn forget_text(&mut self, pos: usize) {
+        if let Some(t) = self
+            .chunks
+            .get_mut(pos >> CHUNK_BITS)
+            .and_then(|c| c.t.get_mut(pos & (CHUNK - 1)))
+        {
+            *t = Text::default();
+        }
+    }
+
     /// The live entries only, in order, with their texts.
     fn squeezed(self) -> Entries {
         let mut out = Entries::default();
@@ -623,6 +635,7 @@ impl Dict {
         let (slot, pos) = self.find(heap, k, k.hash())?;
         self.indices[slot] = DUMMY;
         let e = self.entries[pos].take()?;
+        self.entries.forget_text(pos);
         self.used -= 1;
         Some((e.k, e.v))
     }
@@ -792,6 +805,32 @@ mod tests {
         let (k, _) = d.pop_last().expect("not empty");
         assert!(matches!(k, Value::Int(11_999)));
         assert_eq!(objs.len(), names.len());
+    }
+
+    #[test]
+    fn a_deleted_str_key_leaves_no_text_behind() {
+        // The dict's copy of a long key's text shares the key's buffer: it must
+        // go with the entry, not wait for the next rebuild.
+        let h = heap();
+        let mut d = Dict::new();
+        for i in 0..10 {
+            d.insert(&h, &DictKey::Int(i), Value::Int(i), Value::Int(i));
+        }
+        let mut local = super::super::slots::LocalHeap::default();
+        let long: std::sync::Arc<str> = std::sync::Arc::from("k".repeat(40).as_str());
+        let obj = h
+            .alloc_str(&mut local, super::super::objects::StrObj::new(long.clone()))
+            .expect("room");
+        let key = DictKey::Str(Text::from(long.clone()));
+        d.insert(&h, &key, Value::Obj(obj), Value::Int(0));
+        assert_eq!(
+            std::sync::Arc::strong_count(&long),
+            4,
+            "test, object, key, dict"
+        );
+        assert!(d.remove(&h, &key).is_some());
+        assert_eq!(std::sync::Arc::strong_count(&long), 3, "test, object, key");
+        assert!(d.get(&h, &key).is_none());
     }
 
     #[test]

@@ -31,12 +31,12 @@
 //!   safety, not the simulation's: updates that CPython does in several steps (say,
 //!   a list append) can still be split by the VM to let races show.
 
-use super::objects::Obj;
+use super::objects::{Obj, Text};
 use super::value::{ObjRef, Value};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::sync::atomic::{
     AtomicI64, AtomicU32, AtomicU64,
-    Ordering::{Acquire, Relaxed, Release},
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
 };
 use std::sync::OnceLock;
 
@@ -768,32 +768,39 @@ impl Heap {
         local.freeing = false;
     }
 
-    /// Free `r` if it is a str of known size (true), else leave it (false).
+    /// Free `r` if it is a short str (true), else leave it (false).
     ///
-    /// A str owns no references, and its `aux` word knows its size: it is
-    /// freed without its lock, by the generation's bump alone, and its text
+    /// A str owns no references, and its `aux` word knows its length: a str
+    /// whose text is inline (up to 23 bytes, so it holds no memory outside its
+    /// slot) is freed without its lock, by the generation's bump alone, and
     /// stays in the slot until the slot's next allocation replaces it (a
-    /// reader still holding the old guard sees the old, intact string). The
-    /// bump is a compare-and-swap so that a double free (two threads both saw
-    /// the count reach zero) is still caught. strings.py frees two and a half
-    /// million strs: one atomic instruction each instead of a lock and an
-    /// unlock, and no move of the object out of the slot.
+    /// reader still holding the old guard sees the old, intact string). A
+    /// longer str takes the locked path, which gives its text back at once:
+    /// left in a slot that is not soon reused, it would hold real memory the
+    /// heap cap no longer counts. The bump is a compare-and-swap so that a
+    /// double free (two threads both saw the count reach zero) is still
+    /// caught; the `aux` word is then written with release ordering and read
+    /// with acquire, so a second free that finds the slot marked free also
+    /// finds its new generation (in `free_slot`) on any processor. strings.py
+    /// frees two and a half million short strs: one atomic instruction each
+    /// instead of a lock and an unlock, and no move of the object out of the
+    /// slot.
     #[inline(always)]
     fn free_str(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) -> bool {
-        let aux = slot.aux.load(Relaxed) as u64;
-        if aux & 0xff != super::objects::AUX_STR || aux >> 8 == super::objects::STR_LEN_UNKNOWN {
+        let aux = slot.aux.load(Acquire) as u64;
+        if aux & 0xff != super::objects::AUX_STR || aux >> 8 > Text::INLINE_CAP as u64 {
             return false;
         }
         if slot
             .gen
-            .compare_exchange(r.gen, r.gen.wrapping_add(1), Relaxed, Relaxed)
+            .compare_exchange(r.gen, r.gen.wrapping_add(1), AcqRel, Relaxed)
             .is_err()
         {
             self.stale_use(local, slot, r);
             return true;
         }
         let freed = ((super::objects::KIND_STR as u64) << 8) | super::objects::AUX_FREE;
-        slot.aux.store(freed as u32, Relaxed);
+        slot.aux.store(freed as u32, Release);
         self.record_free(local, r.idx, super::objects::KIND_STR);
         local.bytes -= super::objects::str_size((aux >> 8) as usize) as i64;
         tracing::trace!(slot = r.idx, gen = r.gen, kind = "str", "freed");
@@ -965,6 +972,23 @@ mod tests {
         let t = heap.alloc_str(&mut local, StrObj::new("y")).expect("room");
         assert_eq!(heap.aux(s), Some(super::super::objects::str_aux(1)));
         assert_eq!(heap.aux(t), heap.aux(s));
+    }
+
+    #[test]
+    fn a_freed_long_str_gives_its_text_back_at_once() {
+        // Only an inline (short) text may stay in its slot after the free: a
+        // long one would hold memory the heap cap no longer counts.
+        let heap = Heap::new(1 << 20, RefcountMode::Plain);
+        let mut local = LocalHeap::default();
+        let long: std::sync::Arc<str> = std::sync::Arc::from("x".repeat(40).as_str());
+        let s = heap
+            .alloc_str(&mut local, StrObj::new(long.clone()))
+            .expect("room");
+        assert_eq!(std::sync::Arc::strong_count(&long), 2);
+        heap.decref_obj(&mut local, s);
+        assert_eq!(std::sync::Arc::strong_count(&long), 1);
+        assert!(heap.get(s).is_err());
+        assert_eq!(heap.freed_object(s).map(|(k, _)| k), Some("str"));
     }
 
     #[test]
