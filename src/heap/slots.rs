@@ -24,9 +24,9 @@
 //!   how many (see `Update`).
 //! - `gen` and `aux` (the generation and the object's immutable hint): written
 //!   by `alloc` and `free`, while holding the slot's write lock; except that a
-//!   str (which owns no references) is freed without the lock, by a
-//!   compare-and-swap of `gen` that also catches a double free, its object left
-//!   in `data` until `alloc` replaces it (see `free_str`).
+//!   short str (no references, no memory outside the slot) is freed without the
+//!   lock, by a compare-and-swap of `gen` that also catches a double free, its
+//!   object left in `data` until `alloc` replaces it (see `free_str`).
 //! - `data`: behind the slot's `RwLock`. The lock is Rust's guarantee of memory
 //!   safety, not the simulation's: updates that CPython does in several steps (say,
 //!   a list append) can still be split by the VM to let races show.
@@ -85,9 +85,9 @@ pub struct Slot {
     /// payload in the next three: a str's is its length), readable without the
     /// lock and validated by reading `gen` before and after (see `Heap::aux`);
     /// for a freed one, the tag `AUX_FREE` and the kind freed
-    /// (`Obj::kind_index`) in the second byte. A freed str's object stays in
-    /// `data` until the slot is reused (see `Heap::free_str`): the tag, not the
-    /// data, says the slot is free.
+    /// (`Obj::kind_index`) in the second byte. A freed short str's object
+    /// stays in `data` until the slot is reused (see `Heap::free_str`): the
+    /// tag, not the data, says the slot is free.
     aux: AtomicU32,
     data: RwLock<Obj>,
 }
