@@ -435,14 +435,28 @@ pub fn crash_report(
         }
         HeapError::Full => {}
     }
-    out.push_str(
-        "\n  Why: without the GIL, threads updated this object's reference count at the\n  same time and an update was lost, so the count reached zero while references\n  to the object still existed. With --gil on, or --refcount atomic, this cannot\n  happen; --on-corruption continue counts such events and goes on.\n\n",
-    );
+    out.push_str(why_freed_early(rt.heap.mode));
     let _ = writeln!(
         out,
         "gilsim: exit status {CORRUPTION_EXIT} (simulated memory corruption)"
     );
     out
+}
+
+/// The crash report's explanation. With plain counts the likely cause is a lost
+/// count update; with atomic ones no update is lost, so the cause is a race on
+/// a shared reference itself (two threads replacing the same variable, list
+/// item or dict entry, each releasing the object it held), which atomic counts
+/// do not prevent: CPython also reads and replaces a reference in several steps.
+fn why_freed_early(mode: crate::heap::RefcountMode) -> &'static str {
+    match mode {
+        crate::heap::RefcountMode::Plain => {
+            "\n  Why: without the GIL, threads updated this object's reference count at the\n  same time and an update was lost, so the count reached zero while references\n  to the object still existed. With --gil on, or --refcount atomic, this cannot\n  happen; --on-corruption continue counts such events and goes on.\n\n"
+        }
+        crate::heap::RefcountMode::Atomic => {
+            "\n  Why: without the GIL, threads raced on a shared reference (a variable, a list\n  item, a dict entry): one replaced it and released the object while another\n  was still reading or releasing the same reference, so the object was released\n  once too often. --refcount atomic makes every count update exact, but not the\n  read and replacement of a reference, which CPython also does in several\n  steps; with --gil on this cannot happen. --on-corruption continue counts such\n  events and goes on.\n\n"
+        }
+    }
 }
 
 /// Audit the heap of a finished program: roots are globals, constants, built-ins,
@@ -492,4 +506,24 @@ pub fn disassemble(source: &Source) -> Result<String, (String, i32)> {
     let loaded = load(source)?;
     let program = compile_source(&loaded.name, &loaded.text).map_err(|m| (m, 1))?;
     Ok(disasm::disassemble(&program))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::why_freed_early;
+    use crate::heap::RefcountMode;
+
+    #[test]
+    fn the_crash_report_blames_what_the_refcount_mode_allows() {
+        let plain = why_freed_early(RefcountMode::Plain);
+        let atomic = why_freed_early(RefcountMode::Atomic);
+        assert!(plain.contains("an update was lost"));
+        assert!(plain.contains("--refcount atomic, this cannot"));
+        // Atomic counts lose no update: the report must not blame one, nor
+        // promise that atomic counts prevent what just happened.
+        assert!(!atomic.contains("update was lost"));
+        assert!(!atomic.contains("--refcount atomic, this cannot"));
+        assert!(atomic.contains("shared reference"));
+        assert!(atomic.contains("with --gil on this cannot happen"));
+    }
 }
