@@ -293,8 +293,10 @@ impl Chunk {
         }
     }
 
+    /// Append `e`, with its key's text if it has one (an empty text is the
+    /// filler, so it is not kept: see `Entries::text`).
     fn push(&mut self, e: Option<Entry>, text: Option<Text>) {
-        if let Some(t) = text {
+        if let Some(t) = text.filter(|t| !t.is_empty()) {
             self.t.resize(self.e.len(), Text::default());
             self.t.push(t);
         }
@@ -383,7 +385,7 @@ impl Entries {
         for c in self.chunks {
             let mut texts = c.t.into_iter();
             for e in c.e {
-                let t = texts.next().filter(|t| !t.is_empty());
+                let t = texts.next();
                 if e.is_some() {
                     out.push(e, t);
                 }
@@ -596,7 +598,7 @@ impl Dict {
             }
         };
         self.indices[slot] = self.entries.len() as u32;
-        let text = k.text().filter(|t| !t.is_empty()).cloned();
+        let text = k.text().cloned();
         self.entries.push(
             Some(Entry {
                 hash,

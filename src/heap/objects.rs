@@ -268,7 +268,7 @@ pub const AUX_SET: u64 = 8;
 pub const AUX_BIGINT: u64 = 9;
 /// `aux` tag of a freed slot (the kind freed above it): no live object has it,
 /// which is how the audit and crash reports tell a freed slot whose old object
-/// was left in place (see `Heap::free`) from a live one.
+/// was left in place (see `Heap::free_str`) from a live one.
 pub const AUX_FREE: u64 = 0xff;
 /// A str's `aux` payload is its length in bytes, or this for "read the text":
 /// freeing a str must know its size, and the word tells it without the lock.

@@ -127,8 +127,9 @@ fn kind_name(index: u8) -> &'static str {
         .unwrap_or("object")
 }
 
-/// Does `slot`, whose object is `data`, hold no live object? A freed str stays
-/// in its slot (see `Heap::free`): the `aux` word's tag says it is dead.
+/// Does `slot`, whose object is `data`, hold no live object? A freed short str
+/// stays in its slot (see `Heap::free_str`): the `aux` word's tag says it is
+/// dead.
 fn is_free(slot: &Slot, data: &Obj) -> bool {
     matches!(data, Obj::Free) || slot.aux.load(Relaxed) as u64 & 0xff == super::objects::AUX_FREE
 }
@@ -501,7 +502,7 @@ impl Heap {
         let gen = slot.gen.load(Relaxed);
         // A free slot holds `Obj::Free`, which owns nothing: forgetting it
         // spares a call to the whole enum's drop glue on every allocation.
-        // A str freed without its lock (see `free`) is still here: its text
+        // A str freed without its lock (see `free_str`) is still here: it
         // goes now, inline, without the whole enum's drop glue.
         match std::mem::replace(&mut *g, obj) {
             free @ Obj::Free => std::mem::forget(free),

@@ -260,26 +260,7 @@ impl Vm {
             return self.call_setup(callee_idx, nargs, None);
         };
         let f = super::builtins::builtin_impl(id as u16);
-        let given = self.stack.get(callee_idx + 1..).unwrap_or(&[]);
-        // The receiver and up to three arguments (`d.get(k, 0)`, `s.upper()`)
-        // are copied to the Rust stack: the builtin borrows the VM mutably, so
-        // it cannot borrow them where they are, and the reusable buffer cost a
-        // take, a clear and a put back per call.
-        let r = if given.len() <= 4 {
-            let small = given;
-            let mut args = [Value::None; 4];
-            let n = small.len();
-            args[..n].copy_from_slice(small);
-            f(self, &args[..n], &[])
-        } else {
-            let mut buf = std::mem::take(&mut self.argbuf);
-            buf.clear();
-            buf.extend_from_slice(given);
-            let r = f(self, &buf, &[]);
-            buf.clear();
-            self.argbuf = buf;
-            r
-        };
+        let r = self.run_builtin(f, None, callee_idx + 1, &[]);
         // The number below the receiver needs no release: truncate_stack skips
         // anything that is not an object.
         self.truncate_stack(callee_idx);
@@ -315,6 +296,38 @@ impl Vm {
         true
     }
 
+    /// Run built-in `f` on `receiver` (if any) followed by the stack's values
+    /// from `from` on. The builtin borrows the VM mutably, so it cannot borrow
+    /// its arguments where they are: up to four (`d.get(k, 0)` with its
+    /// receiver, `s.upper()`) are copied to the Rust stack, more to the
+    /// reusable buffer, whose take, clear and put back cost more per call.
+    #[inline(always)]
+    fn run_builtin(
+        &mut self,
+        f: super::builtins::Impl,
+        receiver: Option<Value>,
+        from: usize,
+        kw: &[(Sym, Value)],
+    ) -> PyResult<Value> {
+        let given = self.stack.get(from..).unwrap_or(&[]);
+        let lead = receiver.is_some() as usize;
+        let n = lead + given.len();
+        if n <= 4 {
+            let mut args = [receiver.unwrap_or(Value::None); 4];
+            args[lead..n].copy_from_slice(given);
+            f(self, &args[..n], kw)
+        } else {
+            let mut buf = std::mem::take(&mut self.argbuf);
+            buf.clear();
+            buf.extend(receiver);
+            buf.extend_from_slice(given);
+            let r = f(self, &buf, kw);
+            buf.clear();
+            self.argbuf = buf;
+            r
+        }
+    }
+
     /// Call built-in `id` on the arguments above `callee_idx`, after `receiver`
     /// if there is one (borrowed: the caller guarantees that the object at
     /// `callee_idx` holds it until the call returns), and replace callee and
@@ -334,14 +347,8 @@ impl Vm {
                 return Err(e);
             }
         };
-        let mut buf = std::mem::take(&mut self.argbuf);
-        buf.clear();
-        buf.extend(receiver);
-        buf.extend_from_slice(&self.stack[callee_idx + 1..]);
         let f = super::builtins::builtin_impl(id);
-        let r = f(self, &buf, &kw);
-        buf.clear();
-        self.argbuf = buf;
+        let r = self.run_builtin(f, receiver, callee_idx + 1, &kw);
         for (_, v) in kw {
             self.decref(v);
         }
