@@ -433,7 +433,7 @@ pub fn crash_report(
                 r.idx, r.gen
             );
         }
-        HeapError::Full => {}
+        HeapError::Full | HeapError::Stuck(_) => {}
     }
     out.push_str(why_freed_early(rt.heap.mode));
     let _ = writeln!(

@@ -18,5 +18,7 @@ pub mod value;
 
 pub use dict::{Dict, DictKey, KeyRef};
 pub use objects::*;
-pub use slots::{Heap, HeapError, LocalHeap, RefcountMode, AUX_BUILTIN, AUX_PLAIN_FUNCTION};
+pub use slots::{
+    Heap, HeapError, LocalHeap, ObjRead, ObjWrite, RefcountMode, AUX_BUILTIN, AUX_PLAIN_FUNCTION,
+};
 pub use value::{AtomicValue, ObjRef, Value};

@@ -27,13 +27,32 @@
 //!   short str (no references, no memory outside the slot) is freed without the
 //!   lock, by a compare-and-swap of `gen` that also catches a double free, its
 //!   object left in `data` until `alloc` replaces it (see `free_str`).
-//! - `data`: behind the slot's `RwLock`. The lock is Rust's guarantee of memory
-//!   safety, not the simulation's: updates that CPython does in several steps (say,
-//!   a list append) can still be split by the VM to let races show.
+//! - `data`: behind the slot's lock (see `Heap::lock`). The lock is Rust's
+//!   guarantee of memory safety, not the simulation's: updates that CPython does
+//!   in several steps (say, a list append) can still be split by the VM to let
+//!   races show.
+//!
+//! ## Why a spin lock, taken for reads too
+//! Every list index, attribute and dict lookup takes its object's lock, so the
+//! lock's cost is paid several times per line of a program. A reader-writer
+//! lock (parking_lot's, which gilsim used first) needs two atomic
+//! read-modify-writes per access, one to take it and one to release it; a spin
+//! lock needs one, its release being a plain store, and on the machines gilsim
+//! runs on each such instruction costs 4 to 9 ns (`cargo bench --bench locks`).
+//! The price is that a read is exclusive: a thread must never ask for an object
+//! it already holds (`Vm::get_pair` reads two objects that may be one), and two
+//! threads must never wait for each other's objects. Under the GIL only one
+//! thread touches objects at a time, so the second holds by itself; without the
+//! GIL, every access also takes the heap's one access lock (re-entrant, for an
+//! access that holds one object while it reads another), so slot locks are again
+//! never contended, while reference counts, outside every lock, race as before.
+//! A wait that lasts far longer than any access is reported as
+//! `HeapError::Stuck`, never hung on.
 
 use super::objects::{Obj, Text};
 use super::value::{ObjRef, Value};
-use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{Mutex, ReentrantMutex, ReentrantMutexGuard};
+use spin::mutex::{SpinMutex, SpinMutexGuard};
 use std::sync::atomic::{
     AtomicI64, AtomicU32, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
@@ -89,7 +108,7 @@ pub struct Slot {
     /// stays in `data` until the slot is reused (see `Heap::free_str`): the
     /// tag, not the data, says the slot is free.
     aux: AtomicU32,
-    data: RwLock<Obj>,
+    data: SpinMutex<Obj>,
 }
 
 impl Default for Slot {
@@ -98,7 +117,7 @@ impl Default for Slot {
             rc: AtomicI64::new(0),
             gen: AtomicU32::new(0),
             aux: AtomicU32::new(0),
-            data: RwLock::new(Obj::Free),
+            data: SpinMutex::new(Obj::Free),
         }
     }
 }
@@ -155,6 +174,10 @@ pub enum HeapError {
     Wild(ObjRef),
     /// The heap cap (`--max-heap`) was reached.
     Full,
+    /// An object's lock stayed taken for longer than any access takes: the
+    /// thread waiting holds the lock itself (a gilsim bug, reported rather
+    /// than hung on).
+    Stuck(ObjRef),
 }
 
 /// Per-thread allocation state: a cache of free slots (so most allocations take no
@@ -228,11 +251,58 @@ pub struct Heap {
     corruptions: AtomicU64,
     /// Called on every detected use of a freed object (see `report`).
     pub on_corruption: OnceLock<CorruptionHook>,
+    /// Under `--gil off`, every object access (outermost and nested) also
+    /// holds this lock (see `Heap::lock`); under the GIL it is never taken.
+    access: ReentrantMutex<()>,
+    serialize: bool,
 }
 
 /// What to do when a thread uses a freed object: the CLI installs a hook that
 /// prints the crash report and stops the process (`--on-corruption abort`).
 pub type CorruptionHook = Box<dyn Fn(&HeapError, &LocalHeap) + Send + Sync>;
+
+/// Read access to one object: its slot's lock, held until the guard drops.
+/// A read takes the same exclusive lock a write does (see `Heap::lock`), so a
+/// thread must never ask for an object it already holds.
+pub struct ObjRead<'a> {
+    g: SpinMutexGuard<'a, Obj>,
+    /// Under `--gil off`, the heap's access lock (see `Heap::access`).
+    _serial: Option<ReentrantMutexGuard<'a, ()>>,
+}
+
+/// Write access to one object (see `ObjRead`).
+pub struct ObjWrite<'a> {
+    g: SpinMutexGuard<'a, Obj>,
+    _serial: Option<ReentrantMutexGuard<'a, ()>>,
+}
+
+impl std::ops::Deref for ObjRead<'_> {
+    type Target = Obj;
+    #[inline(always)]
+    fn deref(&self) -> &Obj {
+        &self.g
+    }
+}
+
+impl std::ops::Deref for ObjWrite<'_> {
+    type Target = Obj;
+    #[inline(always)]
+    fn deref(&self) -> &Obj {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for ObjWrite<'_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Obj {
+        &mut self.g
+    }
+}
+
+/// How long a slot's lock may stay taken before the waiter gives up: any real
+/// access holds it for microseconds, so a wait this long means the waiting
+/// thread holds the lock itself (see `HeapError::Stuck`).
+const STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 const LOCAL_CACHE_MAX: usize = 4096;
 
@@ -281,6 +351,8 @@ impl Heap {
             max_bytes: max_bytes.min(i64::MAX as u64) as i64,
             corruptions: AtomicU64::new(0),
             on_corruption: OnceLock::new(),
+            access: ReentrantMutex::new(()),
+            serialize: false,
         }
     }
 
@@ -290,6 +362,7 @@ impl Heap {
     /// `Update::Watched`: observation that costs, so only when reported). Call
     /// before any thread runs.
     pub fn without_gil(mut self, watch: bool) -> Self {
+        self.serialize = true;
         if self.mode == RefcountMode::Plain {
             self.unguarded = true;
             if watch {
@@ -498,7 +571,7 @@ impl Heap {
             }
         };
         let slot = self.slot(idx).ok_or(HeapError::Full)?;
-        let mut g = slot.data.write();
+        let (mut g, _serial) = self.lock(slot, ObjRef { idx, gen: 0 })?;
         let gen = slot.gen.load(Relaxed);
         // A free slot holds `Obj::Free`, which owns nothing: forgetting it
         // spares a call to the whole enum's drop glue on every allocation.
@@ -521,6 +594,52 @@ impl Heap {
         Ok(ObjRef { idx, gen })
     }
 
+    /// Take a slot's lock. Under the GIL only the thread holding it touches
+    /// objects, so the lock is never contended and costs one atomic
+    /// compare-and-swap (its release is a plain store). Without the GIL,
+    /// threads would meet on these locks, and since an access may hold one
+    /// object while it reads another (a dict and its key), two threads could
+    /// each wait for the other's object forever; so every access then also
+    /// takes the heap's one re-entrant access lock, and the slot locks are
+    /// again never contended. Reference counts stay outside both locks: they
+    /// race exactly as before.
+    #[inline(always)]
+    fn lock<'a>(
+        &'a self,
+        slot: &'a Slot,
+        r: ObjRef,
+    ) -> Result<(SpinMutexGuard<'a, Obj>, Option<ReentrantMutexGuard<'a, ()>>), HeapError> {
+        let serial = if self.serialize {
+            Some(self.access.lock())
+        } else {
+            None
+        };
+        match slot.data.try_lock() {
+            Some(g) => Ok((g, serial)),
+            None => Ok((Self::lock_slow(slot, r)?, serial)),
+        }
+    }
+
+    /// The lock is taken: by a thread that touches an object without the GIL
+    /// (briefly), or by this very thread (a bug, reported after `STUCK_AFTER`).
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(slot: &Slot, r: ObjRef) -> Result<SpinMutexGuard<'_, Obj>, HeapError> {
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..100 {
+                std::hint::spin_loop();
+                if let Some(g) = slot.data.try_lock() {
+                    return Ok(g);
+                }
+            }
+            std::thread::yield_now();
+            if start.elapsed() > STUCK_AFTER {
+                return Err(HeapError::Stuck(r));
+            }
+        }
+    }
+
     #[inline]
     fn check(&self, r: ObjRef) -> Result<&Slot, HeapError> {
         let slot = self.slot(r.idx).ok_or(HeapError::Wild(r))?;
@@ -530,9 +649,10 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn stale_use(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) {
-        let g = slot.data.read_recursive();
-        let e = self.stale(slot, r, &g);
-        drop(g);
+        let e = match self.lock(slot, r) {
+            Ok((g, _serial)) => self.stale(slot, r, Some(&g)),
+            Err(e) => e,
+        };
         self.report(local, e);
     }
 
@@ -553,7 +673,18 @@ impl Heap {
         self.corruptions.load(Relaxed)
     }
 
-    fn stale(&self, slot: &Slot, r: ObjRef, data: &Obj) -> HeapError {
+    /// `stale` for a slot whose lock may be held by this very thread: its
+    /// object is looked at only if the lock is free.
+    #[cold]
+    #[inline(never)]
+    fn stale_unlocked(&self, slot: &Slot, r: ObjRef) -> HeapError {
+        match slot.data.try_lock() {
+            Some(g) => self.stale(slot, r, Some(&g)),
+            None => self.stale(slot, r, None),
+        }
+    }
+
+    fn stale(&self, slot: &Slot, r: ObjRef, data: Option<&Obj>) -> HeapError {
         let now_gen = slot.gen.load(Relaxed);
         HeapError::UseAfterFree {
             r,
@@ -563,16 +694,16 @@ impl Heap {
                 "object"
             } else if let Some(sites) = self.sites(r.idx) {
                 kind_name(sites.freed_kind.load(Relaxed))
-            } else if is_free(slot, data) {
+            } else if data.is_some_and(|d| is_free(slot, d)) {
                 freed_kind(slot.aux.load(Relaxed))
             } else {
                 "object"
             },
             now_gen,
-            now_kind: if is_free(slot, data) {
-                Obj::Free.kind_name()
-            } else {
-                data.kind_name()
+            now_kind: match data {
+                Some(d) if is_free(slot, d) => Obj::Free.kind_name(),
+                Some(d) => d.kind_name(),
+                None => "object",
             },
             freed_site: self.sites(r.idx).map_or(0, |s| s.freed.load(Relaxed)),
         }
@@ -580,26 +711,36 @@ impl Heap {
 
     /// Read access to a live object.
     #[inline(always)]
-    pub fn get(&self, r: ObjRef) -> Result<RwLockReadGuard<'_, Obj>, HeapError> {
+    pub fn get(&self, r: ObjRef) -> Result<ObjRead<'_>, HeapError> {
         let slot = self.check(r)?;
-        let g = slot.data.read_recursive();
+        // Checked before the lock too: a stale handle to a slot this thread
+        // holds (under its new object) must fail here, not wait on itself.
         if slot.gen.load(Relaxed) != r.gen {
-            return Err(self.stale(slot, r, &g));
+            return Err(self.stale_unlocked(slot, r));
         }
-        Ok(g)
+        let (g, _serial) = self.lock(slot, r)?;
+        if slot.gen.load(Relaxed) != r.gen {
+            return Err(self.stale(slot, r, Some(&g)));
+        }
+        Ok(ObjRead { g, _serial })
     }
 
     /// Write access to a live object. The caller must not hold another guard on the
     /// same slot, and must not release references while holding it (a release can
     /// free objects, and freeing takes locks).
     #[inline(always)]
-    pub fn get_mut(&self, r: ObjRef) -> Result<RwLockWriteGuard<'_, Obj>, HeapError> {
+    pub fn get_mut(&self, r: ObjRef) -> Result<ObjWrite<'_>, HeapError> {
         let slot = self.check(r)?;
-        let g = slot.data.write();
+        // Checked before the lock too: a stale handle to a slot this thread
+        // holds (under its new object) must fail here, not wait on itself.
         if slot.gen.load(Relaxed) != r.gen {
-            return Err(self.stale(slot, r, &g));
+            return Err(self.stale_unlocked(slot, r));
         }
-        Ok(g)
+        let (g, _serial) = self.lock(slot, r)?;
+        if slot.gen.load(Relaxed) != r.gen {
+            return Err(self.stale(slot, r, Some(&g)));
+        }
+        Ok(ObjWrite { g, _serial })
     }
 
     /// The stored reference count (`sys.getrefcount` adds nothing: the argument on
@@ -618,7 +759,7 @@ impl Heap {
     /// records then still describe it). None for a live or reused slot.
     pub fn freed_object(&self, r: ObjRef) -> Option<(&'static str, u64)> {
         let slot = self.slot(r.idx)?;
-        let g = slot.data.read_recursive();
+        let (g, _serial) = self.lock(slot, r).ok()?;
         if !is_free(slot, &g) || slot.gen.load(Relaxed) != r.gen.wrapping_add(1) {
             return None;
         }
@@ -820,10 +961,13 @@ impl Heap {
     /// Free anything but a str of known size (`free_str`, tried first).
     #[inline(never)]
     fn free_slot(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) {
-        let mut g = slot.data.write();
+        let (mut g, _serial) = match self.lock(slot, r) {
+            Ok(locked) => locked,
+            Err(e) => return self.report(local, e),
+        };
         if slot.gen.load(Relaxed) != r.gen {
             // Two threads both saw the count reach zero: a double free, caught.
-            let e = self.stale(slot, r, &g);
+            let e = self.stale(slot, r, Some(&g));
             drop(g);
             self.report(local, e);
             return;
@@ -928,17 +1072,17 @@ impl Heap {
     }
 
     /// The live object in slot `idx`, with its handle and stored count, if any.
-    pub fn peek(&self, idx: u32) -> Option<(ObjRef, i64, RwLockReadGuard<'_, Obj>)> {
+    pub fn peek(&self, idx: u32) -> Option<(ObjRef, i64, ObjRead<'_>)> {
         let slot = self.slot(idx)?;
-        let g = slot.data.read_recursive();
-        if is_free(slot, &g) {
-            return None;
-        }
         let r = ObjRef {
             idx,
             gen: slot.gen.load(Relaxed),
         };
-        Some((r, slot.rc.load(Relaxed), g))
+        let (g, _serial) = self.lock(slot, r).ok()?;
+        if is_free(slot, &g) {
+            return None;
+        }
+        Some((r, slot.rc.load(Relaxed), ObjRead { g, _serial }))
     }
 
     /// Test hook for deterministic corruption scenarios: overwrite a stored count.

@@ -109,20 +109,21 @@ impl Vm {
 
     fn attr_error(&mut self, obj: Value, name: Sym) -> PyErr {
         let n = sym_name(name);
-        let msg = match obj {
+        // The guard is gone before `type_name` reads the object again.
+        let named = match obj {
             Value::Obj(r) => match self.rt.heap.get(r).as_deref() {
-                Ok(Obj::Class(k)) => format!("type object '{}' has no attribute '{n}'", k.name),
-                Ok(Obj::Module(m)) => format!("module '{}' has no attribute '{n}'", m.name),
-                _ => {
-                    let t = self.type_name(obj);
-                    format!("'{t}' object has no attribute '{n}'")
+                Ok(Obj::Class(k)) => {
+                    Some(format!("type object '{}' has no attribute '{n}'", k.name))
                 }
+                Ok(Obj::Module(m)) => Some(format!("module '{}' has no attribute '{n}'", m.name)),
+                _ => None,
             },
-            _ => {
-                let t = self.type_name(obj);
-                format!("'{t}' object has no attribute '{n}'")
-            }
+            _ => None,
         };
+        let msg = named.unwrap_or_else(|| {
+            let t = self.type_name(obj);
+            format!("'{t}' object has no attribute '{n}'")
+        });
         PyErr::new(ExcKind::AttributeError, msg)
     }
 

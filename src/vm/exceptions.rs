@@ -198,6 +198,7 @@ pub fn corruption_error(vm: &mut Vm, e: HeapError) -> PyErr {
         ),
         HeapError::Wild(r) => format!("reference to slot {} is not a valid object", r.idx),
         HeapError::Full => "heap full".into(),
+        HeapError::Stuck(r) => format!("the object in slot {} stayed locked", r.idx),
     };
     PyErr::new(ExcKind::MemoryCorruptionError, msg)
 }

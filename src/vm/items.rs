@@ -23,14 +23,12 @@ enum ItemTarget {
 /// guard, with the hash the object caches, so the lookup neither copies nor
 /// re-hashes the text; any other key is its owned content (`Vm::dict_key`).
 ///
-/// Holding a str's guard while the dict is locked cannot deadlock: nothing
-/// write-locks a live str (strings are immutable), and read guards are
-/// recursive. Like any guard, it must be dropped before references are released.
+/// Holding a str's guard while the dict is locked cannot deadlock: they are
+/// two objects (a str is never a dict), and two threads never wait for each
+/// other's slot locks (see `Heap::lock`). Like any guard, it must be dropped
+/// before references are released.
 pub enum HeldKey {
-    Str(
-        crate::heap::ObjRef,
-        parking_lot::MappedRwLockReadGuard<'static, StrObj>,
-    ),
+    Str(crate::heap::ObjRef, crate::heap::ObjRead<'static>),
     Owned(DictKey),
 }
 
@@ -38,7 +36,11 @@ impl HeldKey {
     #[inline]
     pub fn key_ref(&self) -> KeyRef<'_> {
         match self {
-            HeldKey::Str(r, s) => KeyRef::Str(*r, &s.s, s.hash()),
+            HeldKey::Str(r, g) => match &**g {
+                Obj::Str(s) => KeyRef::Str(*r, &s.s, s.hash()),
+                // `held_key` holds only a str's guard here.
+                _ => unreachable!("a held key is a str"),
+            },
             HeldKey::Owned(k) => KeyRef::Key(k),
         }
     }
@@ -462,6 +464,16 @@ impl Vm {
         match &*g {
             // The guard borrows the heap, not the VM: the items can be read in
             // place while the VM increfs and allocates (other slots only).
+            // A bad index is named with its type, which may mean reading the
+            // very object held here (`l[l]`): the guard goes first.
+            Obj::List(_) | Obj::Tuple(_) if slice.is_none() && index_of(idx).is_none() => {
+                let what = match &*g {
+                    Obj::List(_) => "list indices must be integers or slices",
+                    _ => "tuple indices must be integers or slices",
+                };
+                drop(g);
+                Err(self.bad_index(idx, what))
+            }
             Obj::List(items) => self.seq_item(items, idx, slice, "list"),
             Obj::Tuple(items) => self.seq_item(items, idx, slice, "tuple"),
             Obj::Str(s) => {
@@ -883,12 +895,9 @@ impl Vm {
             return Ok(HeldKey::Owned(k));
         };
         let g = self.get(r)?;
-        match parking_lot::RwLockReadGuard::try_map(g, |o| match o {
-            Obj::Str(s) => Some(s),
-            _ => None,
-        }) {
-            Ok(s) => Ok(HeldKey::Str(r, s)),
-            Err(g) => {
+        match &*g {
+            Obj::Str(_) => Ok(HeldKey::Str(r, g)),
+            _ => {
                 drop(g);
                 Ok(HeldKey::Owned(self.dict_key(v)?))
             }

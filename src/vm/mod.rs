@@ -474,6 +474,13 @@ impl Vm {
     pub fn heap_error(&mut self, e: HeapError) -> PyErr {
         match e {
             HeapError::Full => PyErr::new(ExcKind::MemoryError, ""),
+            HeapError::Stuck(r) => PyErr::new(
+                ExcKind::RuntimeError,
+                format!(
+                    "gilsim internal error: the object in heap slot {} stayed locked (its own thread asked for it again)",
+                    r.idx
+                ),
+            ),
             other => exceptions::corruption_error(self, other),
         }
     }
@@ -481,15 +488,25 @@ impl Vm {
     /// Read access to an object, or a MemoryCorruptionError if the handle is stale.
     /// The guard borrows the runtime, not the VM, so the VM stays usable meanwhile.
     #[inline]
-    pub fn get(&mut self, r: ObjRef) -> PyResult<parking_lot::RwLockReadGuard<'static, Obj>> {
+    pub fn get(&mut self, r: ObjRef) -> PyResult<crate::heap::ObjRead<'static>> {
         let rt = self.rt;
         rt.heap.get(r).map_err(|e| self.heap_error(e))
     }
 
     #[inline]
-    pub fn get_mut(&mut self, r: ObjRef) -> PyResult<parking_lot::RwLockWriteGuard<'static, Obj>> {
+    pub fn get_mut(&mut self, r: ObjRef) -> PyResult<crate::heap::ObjWrite<'static>> {
         let rt = self.rt;
         rt.heap.get_mut(r).map_err(|e| self.heap_error(e))
+    }
+
+    /// Read access to two objects at once. A thread must not lock one object
+    /// twice (see `heap::ObjRead`), so when both handles name the same object
+    /// it is locked once and `Pair::second` reads the first guard again.
+    #[inline]
+    pub fn get_pair(&mut self, a: ObjRef, b: ObjRef) -> PyResult<Pair> {
+        let first = self.get(a)?;
+        let second = if a == b { None } else { Some(self.get(b)?) };
+        Ok(Pair { first, second })
     }
 
     /// Run a blocking call through the hooks (so that the GIL can be released).
@@ -517,6 +534,22 @@ impl Vm {
                 (f.code, code.line_at(f.ip.saturating_sub(1) as usize))
             }
             None => (0, 0),
+        }
+    }
+}
+
+/// Two objects read at once (`Vm::get_pair`).
+pub struct Pair {
+    pub first: crate::heap::ObjRead<'static>,
+    second: Option<crate::heap::ObjRead<'static>>,
+}
+
+impl Pair {
+    #[inline]
+    pub fn second(&self) -> &Obj {
+        match &self.second {
+            Some(g) => g,
+            None => &self.first,
         }
     }
 }

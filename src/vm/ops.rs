@@ -454,8 +454,12 @@ impl Vm {
         match (&*ga, op) {
             (Obj::Str(sa), BinOpKind::Add) => {
                 let Value::Obj(rb) = rb else { return Ok(None) };
-                let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
-                if let Obj::Str(sb) = &*gb {
+                // `s + s`: one object, locked once.
+                let gb = match rb == ra {
+                    true => None,
+                    false => Some(rt.heap.get(rb).map_err(|e| self.heap_error(e))?),
+                };
+                if let Obj::Str(sb) = gb.as_deref().unwrap_or(&ga) {
                     // Straight into the shared string, and the character count
                     // is known: no temporary String, no second scan.
                     let nchars = sa.nchars + sb.nchars;
@@ -489,8 +493,11 @@ impl Vm {
             )),
             (Obj::List(la), BinOpKind::Add) => {
                 let Value::Obj(rb) = rb else { return Ok(None) };
-                let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
-                if let Obj::List(lb) = &*gb {
+                let gb = match rb == ra {
+                    true => None,
+                    false => Some(rt.heap.get(rb).map_err(|e| self.heap_error(e))?),
+                };
+                if let Obj::List(lb) = gb.as_deref().unwrap_or(&ga) {
                     let mut v = Vec::with_capacity(la.len() + lb.len());
                     v.extend_from_slice(la);
                     v.extend_from_slice(lb);
@@ -510,8 +517,11 @@ impl Vm {
             }
             (Obj::Tuple(la), BinOpKind::Add) => {
                 let Value::Obj(rb) = rb else { return Ok(None) };
-                let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
-                if let Obj::Tuple(lb) = &*gb {
+                let gb = match rb == ra {
+                    true => None,
+                    false => Some(rt.heap.get(rb).map_err(|e| self.heap_error(e))?),
+                };
+                if let Obj::Tuple(lb) = gb.as_deref().unwrap_or(&ga) {
                     let mut v = Vec::with_capacity(la.len() + lb.len());
                     v.extend_from_slice(la);
                     v.extend_from_slice(lb);
@@ -674,10 +684,9 @@ impl Vm {
         match (a, b) {
             (Value::Int(x), Value::Int(y)) => return Ok(x == y),
             (Value::Obj(ra), Value::Obj(rb)) => {
-                let rt = self.rt;
-                let ga = self.get(ra)?;
-                let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
-                match (&*ga, &*gb) {
+                let pair = self.get_pair(ra, rb)?;
+                let (ga, gb) = (&pair.first, pair.second());
+                match (&**ga, gb) {
                     (Obj::Str(x), Obj::Str(y)) => return Ok(x.s == y.s),
                     (Obj::BigInt(x), Obj::BigInt(y)) => return Ok(x == y),
                     (Obj::List(x), Obj::List(y)) => {
@@ -685,8 +694,7 @@ impl Vm {
                             return Ok(false);
                         }
                         let (x, y) = (x.clone(), y.clone());
-                        drop(ga);
-                        drop(gb);
+                        drop(pair);
                         return self.seq_eq(&x, &y);
                     }
                     (Obj::Tuple(x), Obj::Tuple(y)) => {
@@ -694,8 +702,7 @@ impl Vm {
                             return Ok(false);
                         }
                         let (x, y) = (x.to_vec(), y.to_vec());
-                        drop(ga);
-                        drop(gb);
+                        drop(pair);
                         return self.seq_eq(&x, &y);
                     }
                     (Obj::Dict(x), Obj::Dict(y)) => {
@@ -703,8 +710,7 @@ impl Vm {
                             return Ok(false);
                         }
                         let pairs: Vec<(Value, Value)> = x.iter().collect();
-                        drop(ga);
-                        drop(gb);
+                        drop(pair);
                         for (k, v) in pairs {
                             let key = self.dict_key(k)?;
                             let other = match &*self.get(rb)? {
@@ -727,8 +733,7 @@ impl Vm {
                             return Ok(false);
                         }
                         let keys: Vec<Value> = x.iter().map(|(k, _)| k).collect();
-                        drop(ga);
-                        drop(gb);
+                        drop(pair);
                         for k in keys {
                             let key = self.dict_key(k)?;
                             let found = match &*self.get(rb)? {
@@ -753,7 +758,7 @@ impl Vm {
                                 stop: b2,
                                 step: c2,
                             },
-                        ) = (&*ga, &*gb)
+                        ) = (&**ga, gb)
                         else {
                             return Ok(false);
                         };
@@ -761,8 +766,7 @@ impl Vm {
                         return Ok(l1 == l2 && (l1 == 0 || (a1 == a2 && (l1 == 1 || c1 == c2))));
                     }
                     (Obj::Instance(_), _) | (_, Obj::Instance(_)) | (Obj::Exception(_), _) => {
-                        drop(ga);
-                        drop(gb);
+                        drop(pair);
                     }
                     _ => return Ok(false),
                 }
@@ -829,10 +833,8 @@ impl Vm {
             });
         }
         if let (Value::Obj(ra), Value::Obj(rb)) = (a, b) {
-            let rt = self.rt;
-            let ga = self.get(ra)?;
-            let gb = rt.heap.get(rb).map_err(|e| self.heap_error(e))?;
-            let seqs = match (&*ga, &*gb) {
+            let pair = self.get_pair(ra, rb)?;
+            let seqs = match (&*pair.first, pair.second()) {
                 (Obj::Str(x), Obj::Str(y)) => {
                     let o = x.s.as_str().cmp(y.s.as_str());
                     return Ok(ord_ok(op, o));
@@ -841,8 +843,7 @@ impl Vm {
                 (Obj::Tuple(x), Obj::Tuple(y)) => Some((x.to_vec(), y.to_vec())),
                 _ => None,
             };
-            drop(ga);
-            drop(gb);
+            drop(pair);
             if let Some((x, y)) = seqs {
                 for (&p, &q) in x.iter().zip(&y) {
                     if !self.eq(p, q)? {
