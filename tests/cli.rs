@@ -1037,3 +1037,45 @@ fn header_args_reads_the_run_line() {
     .is_empty());
     assert!(header_args("print(1)\n", "programs/b.toy").is_empty());
 }
+
+/// A call's cell cannot be allocated (the heap is full) and the stack is cut
+/// back: that releases the last reference to the function being called, while
+/// the call set-up still held the function's lock. The MemoryError must be
+/// caught like any other, and the function freed.
+#[test]
+fn memory_error_allocating_a_cell_frees_a_throwaway_function() {
+    let src = "\
+class O:
+    pass
+fill = [None] * 20000
+hog = [None] * 20000
+j = 0
+while True:
+    try:
+        hog[j] = 'x' * 5000
+        j += 1
+    except MemoryError:
+        break
+i = 0
+while True:
+    try:
+        fill[i] = O()
+        i += 1
+    except MemoryError:
+        break
+fill[i - 1] = None
+try:
+    print((lambda x: (lambda: x))(1)())
+except MemoryError:
+    print('MemoryError')
+print('done')
+";
+    let out = run_args(&["run", "--max-heap", "4M", "-c", src]);
+    check_clean_exit(&out, 0);
+    assert_eq!(out.stdout, "MemoryError\ndone\n", "{}", out.stderr);
+    assert!(
+        out.elapsed < Duration::from_secs(3),
+        "took {:?}",
+        out.elapsed
+    );
+}

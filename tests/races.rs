@@ -630,3 +630,50 @@ fn an_atomic_count_crash_report_never_blames_a_lost_update() {
         }
     }
 }
+
+/// The list allocated on line 3 loses an increment, so `x = None` frees it
+/// while `holder` still refers to it; `holder[:]` then copies the stale handle
+/// into a new list, which takes the freed slot, and `l2[:]` counts the copy's
+/// item (the stale handle) while it holds that very slot's lock.
+const STALE_UNDER_OWN_LOCK: &str = "\
+# X is allocated on line 3
+def make():
+    return [1, 2, 3]
+holder = [None]
+x = make()
+holder[0] = x
+x = None
+l2 = holder[:]
+l3 = l2[:]
+print('end')
+";
+
+#[test]
+fn a_stale_count_update_under_its_slots_own_lock_is_reported_at_once() {
+    let env = [("GILSIM_TEST_LOSE_INCREF", "3")];
+    let t0 = std::time::Instant::now();
+    let r = run_env(
+        &[
+            "run",
+            "--gil",
+            "off",
+            "--on-corruption",
+            "continue",
+            "--stats-json",
+            "-",
+            "-c",
+            STALE_UNDER_OWN_LOCK,
+        ],
+        &env,
+    );
+    // A thread that waited on a lock it holds itself would give up only
+    // after 5 s (HeapError::Stuck); the stale handle must be caught at once.
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.starts_with("end\n"), "{}", r.stdout);
+    assert!(json_number(&r.stdout, "heap", "use_after_free") >= 1);
+}

@@ -649,10 +649,9 @@ impl Heap {
     #[cold]
     #[inline(never)]
     fn stale_use(&self, local: &mut LocalHeap, slot: &Slot, r: ObjRef) {
-        let e = match self.lock(slot, r) {
-            Ok((g, _serial)) => self.stale(slot, r, Some(&g)),
-            Err(e) => e,
-        };
+        // A count update through a stale handle may come while this thread
+        // holds the slot's new object: the slot is looked at only if free.
+        let e = self.stale_unlocked(slot, r);
         self.report(local, e);
     }
 
@@ -933,11 +932,21 @@ impl Heap {
         if aux & 0xff != super::objects::AUX_STR || aux >> 8 > Text::INLINE_CAP as u64 {
             return false;
         }
-        if slot
-            .gen
-            .compare_exchange(r.gen, r.gen.wrapping_add(1), AcqRel, Relaxed)
-            .is_err()
-        {
+        // Without the GIL two threads may both free it: the compare-and-swap
+        // lets only one of them through. Under the GIL only its holder frees
+        // objects, and a load and a store do the same without a locked
+        // instruction.
+        let won = if self.serialize {
+            slot.gen
+                .compare_exchange(r.gen, r.gen.wrapping_add(1), AcqRel, Relaxed)
+                .is_ok()
+        } else if slot.gen.load(Relaxed) == r.gen {
+            slot.gen.store(r.gen.wrapping_add(1), Release);
+            true
+        } else {
+            false
+        };
+        if !won {
             self.stale_use(local, slot, r);
             return true;
         }

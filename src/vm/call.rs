@@ -144,10 +144,21 @@ impl Vm {
                     Some(_) => None,
                 };
                 if let Some(kwsyms) = kwsyms {
-                    if self.bind_simple(f, code, callee_idx, nargs, kwsyms)? {
-                        drop(g);
-                        self.push_frame(code_id, callee_idx + 1)?;
-                        return Ok(true);
+                    match self.bind_simple(f, code, callee_idx, nargs, kwsyms) {
+                        Ok(true) => {
+                            drop(g);
+                            self.push_frame(code_id, callee_idx + 1)?;
+                            return Ok(true);
+                        }
+                        Ok(false) => {}
+                        Err(e) => {
+                            // The function's guard goes before the stack is
+                            // cut: that may release the function's last
+                            // reference, and freeing it takes its lock.
+                            drop(g);
+                            self.truncate_stack(callee_idx);
+                            return Err(e);
+                        }
                     }
                 }
                 drop(g);
@@ -429,7 +440,8 @@ impl Vm {
     ///
     /// Ok(false), with the stack untouched, when the call needs the general
     /// binder: that includes every call that is an error, so its messages live
-    /// in one place (`bind`).
+    /// in one place (`bind`). Err only when a cell cannot be allocated; the
+    /// caller then cuts the stack back to the callee.
     #[inline]
     fn bind_simple(
         &mut self,
@@ -524,8 +536,9 @@ impl Vm {
             match rt.heap.alloc(&mut self.local, Obj::Cell(init)) {
                 Ok(c) => self.stack.push(Value::Obj(c)),
                 Err(e) => {
+                    // (the caller cuts the stack, once the function's
+                    // guard is gone)
                     self.decref(init);
-                    self.truncate_stack(callee_idx);
                     return Err(self.heap_error(e));
                 }
             }

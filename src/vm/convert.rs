@@ -35,14 +35,13 @@ impl Vm {
                 drop(g);
                 Ok(text::format::int_to_decimal(&b)?)
             }
-            Obj::List(items) => {
-                let items = items.clone();
+            Obj::List(_) => {
                 drop(g);
                 if self.repr_stack.contains(&r) {
                     return Ok("[...]".into());
                 }
                 self.repr_stack.push(r);
-                let res = self.repr_items(&items, "[", "]", false);
+                let res = self.repr_list(r);
                 self.repr_stack.pop();
                 res
             }
@@ -57,14 +56,13 @@ impl Vm {
                 self.repr_stack.pop();
                 res
             }
-            Obj::Dict(d) => {
-                let pairs: Vec<(Value, Value)> = d.iter().collect();
+            Obj::Dict(_) => {
                 drop(g);
                 if self.repr_stack.contains(&r) {
                     return Ok("{...}".into());
                 }
                 self.repr_stack.push(r);
-                let res = self.repr_pairs(&pairs);
+                let res = self.repr_dict(r);
                 self.repr_stack.pop();
                 res
             }
@@ -77,9 +75,13 @@ impl Vm {
                 if self.repr_stack.contains(&r) {
                     return Ok("set(...)".into());
                 }
+                for &k in &keys {
+                    self.incref(k);
+                }
                 self.repr_stack.push(r);
                 let res = self.repr_items(&keys, "{", "}", false);
                 self.repr_stack.pop();
+                self.decref_all(keys);
                 res
             }
             Obj::Range { start, stop, step } => Ok(if *step == 1 {
@@ -177,9 +179,16 @@ impl Vm {
                     ViewKind::Values => "dict_values",
                     ViewKind::Items => "dict_items",
                 };
-                let items = self.collect_iterable(v)?;
                 let _ = d;
+                // A view met again inside its own repr (`d['v'] = d.values()`)
+                // is `...`, as CPython prints it.
+                if self.repr_stack.contains(&r) {
+                    return Ok("...".into());
+                }
+                let items = self.collect_iterable(v)?;
+                self.repr_stack.push(r);
                 let s = self.repr_items(&items, "[", "]", false);
+                self.repr_stack.pop();
                 self.decref_all(items);
                 Ok(format!("{name}({})", s?))
             }
@@ -233,13 +242,58 @@ impl Vm {
         Ok(out)
     }
 
-    fn repr_pairs(&mut self, pairs: &[(Value, Value)]) -> PyResult<String> {
-        let mut out = String::from("{");
-        for (i, &(k, v)) in pairs.iter().enumerate() {
+    /// A list's repr, reading the list again for each item, as CPython's
+    /// `list_repr` does: an item's `__repr__` may shorten or clear it. The item
+    /// is held while it is printed.
+    fn repr_list(&mut self, r: ObjRef) -> PyResult<String> {
+        let mut out = String::from("[");
+        let mut i = 0;
+        loop {
+            let x = match &*self.get(r)? {
+                Obj::List(items) => items.get(i).copied(),
+                _ => None,
+            };
+            let Some(x) = x else { break };
             if i > 0 {
                 out.push_str(", ");
             }
-            let _ = write!(out, "{}: {}", self.repr(k)?, self.repr(v)?);
+            self.incref(x);
+            let s = self.repr(x);
+            self.decref(x);
+            out.push_str(&s?);
+            i += 1;
+        }
+        out.push(']');
+        Ok(out)
+    }
+
+    /// A dict's repr, walking its entries by position and reading the dict
+    /// again at each, as CPython's `dict_repr` does (a `__repr__` may change
+    /// it); the key and value are held while they are printed.
+    fn repr_dict(&mut self, r: ObjRef) -> PyResult<String> {
+        let mut out = String::from("{");
+        let mut pos = 0;
+        let mut first = true;
+        loop {
+            let entry = match &*self.get(r)? {
+                Obj::Dict(d) => d.entry_at(pos),
+                _ => None,
+            };
+            pos += 1;
+            let Some(entry) = entry else { break };
+            let Some((k, v)) = entry else { continue };
+            if !first {
+                out.push_str(", ");
+            }
+            first = false;
+            self.incref(k);
+            self.incref(v);
+            let ks = self.repr(k);
+            let vs = ks.and_then(|ks| Ok((ks, self.repr(v)?)));
+            self.decref(k);
+            self.decref(v);
+            let (ks, vs) = vs?;
+            let _ = write!(out, "{ks}: {vs}");
         }
         out.push('}');
         Ok(out)

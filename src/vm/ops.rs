@@ -890,16 +890,19 @@ impl Vm {
                 let hay = s.s.clone();
                 drop(g);
                 match item {
-                    Value::Obj(ir) => match &*self.get(ir)? {
-                        Obj::Str(n) => Ok(hay.contains(&*n.s)),
-                        _ => {
-                            drop(hay);
+                    Value::Obj(ir) => {
+                        // The item's guard is gone before `type_name` reads it.
+                        let found = match &*self.get(ir)? {
+                            Obj::Str(n) => Some(hay.contains(&*n.s)),
+                            _ => None,
+                        };
+                        found.ok_or_else(|| {
                             let t = self.type_name(item);
-                            Err(PyErr::type_error(format!(
+                            PyErr::type_error(format!(
                                 "'in <string>' requires string as left operand, not {t}"
-                            )))
-                        }
-                    },
+                            ))
+                        })
+                    }
                     _ => {
                         let t = self.type_name(item);
                         Err(PyErr::type_error(format!(

@@ -40,16 +40,15 @@ fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
             return Ok(r);
         }
     }
-    Err(PyErr::type_error(format!(
-        "descriptor '{name}' for 'dict' objects doesn't apply to this object"
-    )))
+    Err(super::descriptor_error(vm, args, name, "dict"))
 }
 
 fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     // The common `d.get(k)` / `d.get(k, default)` locks the dict once; anything
     // else (a wrong receiver or argument count) goes the checked way for its error.
     let found = match (args.first(), args.len()) {
-        (Some(&Value::Obj(r)), 2 | 3) => {
+        // (`dict.get(s, s)`: the key's guard must not be the receiver's)
+        (Some(&Value::Obj(r)), 2 | 3) if !args[1].is(args[0]) => {
             let k = vm.held_key(args[1]);
             let g = vm.get(r)?;
             match (&*g, k) {

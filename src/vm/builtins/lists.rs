@@ -32,9 +32,7 @@ fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
             return Ok(r);
         }
     }
-    Err(PyErr::type_error(format!(
-        "descriptor '{name}' for 'list' objects doesn't apply to this object"
-    )))
+    Err(super::descriptor_error(vm, args, name, "list"))
 }
 
 fn append(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {

@@ -402,6 +402,20 @@ pub fn construct(
 // ----------------------------------------------------------- argument helpers
 
 /// Check a positional argument count, with CPython's message.
+/// A method of built-in type `cls` called unbound on something else
+/// (`dict.get("s", 1)`), or with no receiver at all: CPython's messages.
+pub fn descriptor_error(vm: &mut Vm, args: &[Value], name: &str, cls: &str) -> PyErr {
+    match args.first() {
+        Some(&v) => {
+            let t = vm.type_name(v);
+            PyErr::type_error(format!(
+                "descriptor '{name}' for '{cls}' objects doesn't apply to a '{t}' object"
+            ))
+        }
+        None => PyErr::type_error(format!("unbound method {cls}.{name}() needs an argument")),
+    }
+}
+
 pub fn arity(name: &str, args: &[Value], min: usize, max: usize) -> PyResult<()> {
     let n = args.len();
     if n >= min && n <= max {

@@ -107,9 +107,7 @@ pub fn defs() -> Vec<Def> {
 fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<Text> {
     match args.first().and_then(|&v| vm.str_text(v)) {
         Some(s) => Ok(s),
-        None => Err(PyErr::type_error(format!(
-            "descriptor '{name}' for 'str' objects doesn't apply to this object"
-        ))),
+        None => Err(super::descriptor_error(vm, args, name, "str")),
     }
 }
 
@@ -318,16 +316,23 @@ fn join(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
             out.push_str(&sep);
         }
         match x {
-            Value::Obj(r) => match vm.rt.heap.get(r).as_deref() {
-                Ok(Obj::Str(s)) => out.push_str(&s.s),
-                _ => {
+            Value::Obj(r) => {
+                let pushed = match vm.rt.heap.get(r).as_deref() {
+                    Ok(Obj::Str(s)) => {
+                        out.push_str(&s.s);
+                        true
+                    }
+                    _ => false,
+                };
+                // (the item's guard is gone before `type_name` reads it)
+                if !pushed {
                     let t = vm.type_name(x);
                     err = Some(PyErr::type_error(format!(
                         "sequence item {i}: expected str instance, {t} found"
                     )));
                     break;
                 }
-            },
+            }
             _ => {
                 let t = vm.type_name(x);
                 err = Some(PyErr::type_error(format!(
