@@ -505,8 +505,22 @@ impl Vm {
     #[inline]
     pub fn get_pair(&mut self, a: ObjRef, b: ObjRef) -> PyResult<Pair> {
         let first = self.get(a)?;
-        let second = if a == b { None } else { Some(self.get(b)?) };
+        let second = self.get_other(a, b)?;
         Ok(Pair { first, second })
+    }
+
+    /// Read access to `r` for a caller that holds `held`'s guard: None when
+    /// they are one object, which the caller then reads through its guard.
+    #[inline]
+    pub fn get_other(
+        &mut self,
+        held: ObjRef,
+        r: ObjRef,
+    ) -> PyResult<Option<crate::heap::ObjRead<'static>>> {
+        if held == r {
+            return Ok(None);
+        }
+        self.get(r).map(Some)
     }
 
     /// Run a blocking call through the hooks (so that the GIL can be released).

@@ -449,16 +449,12 @@ impl Vm {
             }
             return Ok(None);
         };
-        let rt = self.rt;
         let ga = self.get(ra)?;
         match (&*ga, op) {
             (Obj::Str(sa), BinOpKind::Add) => {
                 let Value::Obj(rb) = rb else { return Ok(None) };
                 // `s + s`: one object, locked once.
-                let gb = match rb == ra {
-                    true => None,
-                    false => Some(rt.heap.get(rb).map_err(|e| self.heap_error(e))?),
-                };
+                let gb = self.get_other(ra, rb)?;
                 if let Obj::Str(sb) = gb.as_deref().unwrap_or(&ga) {
                     // Straight into the shared string, and the character count
                     // is known: no temporary String, no second scan.
@@ -493,10 +489,7 @@ impl Vm {
             )),
             (Obj::List(la), BinOpKind::Add) => {
                 let Value::Obj(rb) = rb else { return Ok(None) };
-                let gb = match rb == ra {
-                    true => None,
-                    false => Some(rt.heap.get(rb).map_err(|e| self.heap_error(e))?),
-                };
+                let gb = self.get_other(ra, rb)?;
                 if let Obj::List(lb) = gb.as_deref().unwrap_or(&ga) {
                     let mut v = Vec::with_capacity(la.len() + lb.len());
                     v.extend_from_slice(la);
@@ -517,10 +510,7 @@ impl Vm {
             }
             (Obj::Tuple(la), BinOpKind::Add) => {
                 let Value::Obj(rb) = rb else { return Ok(None) };
-                let gb = match rb == ra {
-                    true => None,
-                    false => Some(rt.heap.get(rb).map_err(|e| self.heap_error(e))?),
-                };
+                let gb = self.get_other(ra, rb)?;
                 if let Obj::Tuple(lb) = gb.as_deref().unwrap_or(&ga) {
                     let mut v = Vec::with_capacity(la.len() + lb.len());
                     v.extend_from_slice(la);
