@@ -4,7 +4,7 @@
 //! walks objects (containers recurse, self-containing ones print `[...]`) and calls
 //! user `__repr__` / `__str__` methods.
 
-use super::{PyErr, PyResult, Vm};
+use super::{ExcKind, PyErr, PyResult, Vm};
 use crate::bytecode::sym;
 use crate::heap::{IterState, Obj, ObjRef, Value, ViewKind};
 use crate::text;
@@ -37,10 +37,9 @@ impl Vm {
             }
             Obj::List(_) => {
                 drop(g);
-                if self.repr_stack.contains(&r) {
+                if !self.repr_enter(r)? {
                     return Ok("[...]".into());
                 }
-                self.repr_stack.push(r);
                 let res = self.repr_list(r);
                 self.repr_stack.pop();
                 res
@@ -48,20 +47,18 @@ impl Vm {
             Obj::Tuple(items) => {
                 let items = items.to_vec();
                 drop(g);
-                if self.repr_stack.contains(&r) {
+                if !self.repr_enter(r)? {
                     return Ok("(...)".into());
                 }
-                self.repr_stack.push(r);
                 let res = self.repr_items(&items, "(", ")", items.len() == 1);
                 self.repr_stack.pop();
                 res
             }
             Obj::Dict(_) => {
                 drop(g);
-                if self.repr_stack.contains(&r) {
+                if !self.repr_enter(r)? {
                     return Ok("{...}".into());
                 }
-                self.repr_stack.push(r);
                 let res = self.repr_dict(r);
                 self.repr_stack.pop();
                 res
@@ -72,13 +69,12 @@ impl Vm {
                 if keys.is_empty() {
                     return Ok("set()".into());
                 }
-                if self.repr_stack.contains(&r) {
+                if !self.repr_enter(r)? {
                     return Ok("set(...)".into());
                 }
                 for &k in &keys {
                     self.incref(k);
                 }
-                self.repr_stack.push(r);
                 let res = self.repr_items(&keys, "{", "}", false);
                 self.repr_stack.pop();
                 self.decref_all(keys);
@@ -182,11 +178,16 @@ impl Vm {
                 let _ = d;
                 // A view met again inside its own repr (`d['v'] = d.values()`)
                 // is `...`, as CPython prints it.
-                if self.repr_stack.contains(&r) {
+                if !self.repr_enter(r)? {
                     return Ok("...".into());
                 }
-                let items = self.collect_iterable(v)?;
-                self.repr_stack.push(r);
+                let items = match self.collect_iterable(v) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        self.repr_stack.pop();
+                        return Err(e);
+                    }
+                };
                 let s = self.repr_items(&items, "[", "]", false);
                 self.repr_stack.pop();
                 self.decref_all(items);
@@ -240,6 +241,27 @@ impl Vm {
         }
         out.push_str(close);
         Ok(out)
+    }
+
+    /// Enter the repr of container `r`: false if it is being printed already
+    /// (a cycle, printed `...`), and past the recursion limit a RecursionError,
+    /// as CPython's `Py_EnterRecursiveCall` raises for deeply nested lists.
+    fn repr_enter(&mut self, r: ObjRef) -> PyResult<bool> {
+        if self.repr_stack.contains(&r) {
+            return Ok(false);
+        }
+        let limit = self
+            .rt
+            .recursion_limit
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if self.frames.len() + self.repr_stack.len() >= limit {
+            return Err(PyErr::new(
+                ExcKind::RecursionError,
+                "maximum recursion depth exceeded while getting the repr of an object",
+            ));
+        }
+        self.repr_stack.push(r);
+        Ok(true)
     }
 
     /// A list's repr, reading the list again for each item, as CPython's

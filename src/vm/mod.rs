@@ -217,6 +217,8 @@ pub struct Vm {
     pub thread_name: String,
     /// Objects being repr'd, to print `[...]` for self-containing lists.
     pub repr_stack: Vec<ObjRef>,
+    /// How many container comparisons enclose the current one (`Vm::seq_eq`).
+    pub cmp_depth: usize,
     /// Set by `Reraise` and bare `raise`: the exception keeps its traceback.
     pub reraising: bool,
     /// Set when a generator frame suspended (rather than returned).
@@ -369,6 +371,7 @@ impl Vm {
             instructions: 0,
             thread_name,
             repr_stack: Vec::new(),
+            cmp_depth: 0,
             reraising: false,
             gen_yielded: false,
             exit_code: None,

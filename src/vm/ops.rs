@@ -701,22 +701,24 @@ impl Vm {
                         }
                         let pairs: Vec<(Value, Value)> = x.iter().collect();
                         drop(pair);
-                        for (k, v) in pairs {
-                            let key = self.dict_key(k)?;
-                            let other = match &*self.get(rb)? {
-                                Obj::Dict(d) => d.get(&self.rt.heap, &key),
-                                _ => None,
-                            };
-                            match other {
-                                Some(o) => {
-                                    if !self.eq(v, o)? {
-                                        return Ok(false);
+                        return self.nested_cmp(|vm| {
+                            for (k, v) in pairs {
+                                let key = vm.dict_key(k)?;
+                                let other = match &*vm.get(rb)? {
+                                    Obj::Dict(d) => d.get(&vm.rt.heap, &key),
+                                    _ => None,
+                                };
+                                match other {
+                                    Some(o) => {
+                                        if !vm.eq(v, o)? {
+                                            return Ok(false);
+                                        }
                                     }
+                                    None => return Ok(false),
                                 }
-                                None => return Ok(false),
                             }
-                        }
-                        return Ok(true);
+                            Ok(true)
+                        });
                     }
                     (Obj::Set(x), Obj::Set(y)) => {
                         if x.len() != y.len() {
@@ -779,13 +781,36 @@ impl Vm {
         Ok(false)
     }
 
+    /// Items compared in turn (see `nested_cmp`).
     fn seq_eq(&mut self, x: &[Value], y: &[Value]) -> PyResult<bool> {
-        for (&p, &q) in x.iter().zip(y) {
-            if !self.eq(p, q)? {
-                return Ok(false);
+        self.nested_cmp(|vm| {
+            for (&p, &q) in x.iter().zip(y) {
+                if !vm.eq(p, q)? {
+                    return Ok(false);
+                }
             }
+            Ok(true)
+        })
+    }
+
+    /// One level of a comparison of containers, whose items compare
+    /// recursively: past the recursion limit a RecursionError, as CPython's
+    /// `Py_EnterRecursiveCall(" in comparison")` makes it.
+    fn nested_cmp<T>(&mut self, f: impl FnOnce(&mut Vm) -> PyResult<T>) -> PyResult<T> {
+        let limit = self
+            .rt
+            .recursion_limit
+            .load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if self.frames.len() + self.cmp_depth >= limit {
+            return Err(PyErr::new(
+                ExcKind::RecursionError,
+                "maximum recursion depth exceeded in comparison",
+            ));
         }
-        Ok(true)
+        self.cmp_depth += 1;
+        let out = f(self);
+        self.cmp_depth -= 1;
+        out
     }
 
     pub fn compare_op(&mut self, op: CmpKind, a: Value, b: Value) -> PyResult<Value> {
