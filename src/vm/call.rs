@@ -826,14 +826,16 @@ impl Vm {
         self.stack.extend(items);
         let mut names = Vec::new();
         if let Value::Obj(d) = kwargs {
-            let pairs: Vec<(Value, Value)> = match &*self.get(d)? {
-                Obj::Dict(d) => d.iter().collect(),
-                _ => {
-                    drop(names);
-                    self.decref(kwargs);
-                    self.truncate_stack(callee_idx);
-                    return Err(PyErr::type_error("argument after ** must be a mapping"));
-                }
+            let pairs: Option<Vec<(Value, Value)>> = match &*self.get(d)? {
+                Obj::Dict(d) => Some(d.iter().collect()),
+                _ => None,
+            };
+            // (the guard is gone before `kwargs`, maybe its last reference,
+            // is released)
+            let Some(pairs) = pairs else {
+                self.decref(kwargs);
+                self.truncate_stack(callee_idx);
+                return Err(PyErr::type_error("argument after ** must be a mapping"));
             };
             for (k, v) in pairs {
                 self.incref(k);
@@ -948,25 +950,27 @@ impl Vm {
                 ));
             }
         };
+        // Err: a built-in type that cannot be subclassed, by name (`bases` is
+        // released once the base's guard is gone).
         let tag = match base {
             Some(b) => match &*self.get(b)? {
                 Obj::Class(c) => match c.tag {
-                    Some(TypeTag::Exception) => Some(TypeTag::Exception),
-                    Some(TypeTag::Object) | None => None,
-                    Some(other) => {
-                        let n = c.name.clone();
-                        let _ = other;
-                        drop(n);
-                        self.decref(bases);
-                        return Err(PyErr::type_error(format!(
-                            "subclassing the built-in type '{}' is not supported in Toy",
-                            c.name
-                        )));
-                    }
+                    Some(TypeTag::Exception) => Ok(Some(TypeTag::Exception)),
+                    Some(TypeTag::Object) | None => Ok(None),
+                    Some(_) => Err(c.name.clone()),
                 },
-                _ => None,
+                _ => Ok(None),
             },
-            None => None,
+            None => Ok(None),
+        };
+        let tag = match tag {
+            Ok(tag) => tag,
+            Err(name) => {
+                self.decref(bases);
+                return Err(PyErr::type_error(format!(
+                    "subclassing the built-in type '{name}' is not supported in Toy"
+                )));
+            }
         };
         let base = base.or(Some(rt.builtins.object));
         if let Some(b) = base {

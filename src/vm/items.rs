@@ -1096,12 +1096,14 @@ impl Vm {
                     items.truncate(n);
                 }
                 items.push(v);
-                items.capacity() - cap
+                Some(items.capacity() - cap)
             }
-            _ => {
-                self.decref(v);
-                0
-            }
+            _ => None,
+        };
+        // (not a list: `v` is released once the guard is gone)
+        let Some(grew) = grew else {
+            self.decref(v);
+            return Ok(());
         };
         if grew > 0 {
             if let Err(e) = self.rt.heap.charge(grew * 16) {
