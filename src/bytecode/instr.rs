@@ -227,6 +227,10 @@ pub enum Instr {
     ListToTuple,
     /// Merge the mapping TOS into the dict below it (`{**a}`).
     DictUpdate(u32),
+    /// Merge the mapping TOS into a call's keyword dict below it (`f(**a)`),
+    /// whose callee is two places further down (CPython's `DICT_MERGE`):
+    /// keys must be strs, and none may be given twice.
+    DictMerge,
     /// seq -> n items, last on top... first on top (as CPython: first item ends on top).
     UnpackSequence(u32),
     /// `a, *b, c = seq`: operand is before << 16 | after.

@@ -2000,7 +2000,7 @@ impl<'a> Compiler<'a> {
                     }
                     Arg::DoubleStar(v) => {
                         self.expr(v)?;
-                        self.emit(Instr::DictUpdate(0));
+                        self.emit(Instr::DictMerge);
                     }
                     _ => {}
                 }

@@ -1056,7 +1056,24 @@ impl Vm {
                         let m = pop!();
                         let at = self.stack.len().wrapping_sub(1 + depth as usize);
                         let d = self.stack.get(at).copied().unwrap_or(Value::None);
-                        let r = self.dict_update(d, m);
+                        let r = self.display_update(d, m);
+                        self.decref(m);
+                        tri!(r);
+                    }
+                    Instr::DictMerge => {
+                        let m = pop!();
+                        let n = self.stack.len();
+                        let d = self
+                            .stack
+                            .get(n.wrapping_sub(1))
+                            .copied()
+                            .unwrap_or(Value::None);
+                        let f = self
+                            .stack
+                            .get(n.wrapping_sub(3))
+                            .copied()
+                            .unwrap_or(Value::None);
+                        let r = self.dict_merge(d, m, f);
                         self.decref(m);
                         tri!(r);
                     }

@@ -1147,20 +1147,117 @@ impl Vm {
         Ok(())
     }
 
+    /// `{**m}`: `m` must be a mapping (a dict, in Toy).
+    pub fn display_update(&mut self, d: Value, m: Value) -> PyResult<()> {
+        let Some(pairs) = self.dict_pairs(m)? else {
+            let t = self.type_name(m);
+            return Err(PyErr::type_error(format!("'{t}' object is not a mapping")));
+        };
+        self.set_all(d, pairs)
+    }
+
+    /// `f(**m)`: `m` must be a mapping whose keys are strs, none of them
+    /// already among the call's keywords (`callee`, for the messages, is the
+    /// function called: CPython names it as `_PyObject_FunctionStr` does).
+    pub fn dict_merge(&mut self, d: Value, m: Value, callee: Value) -> PyResult<()> {
+        let Some(pairs) = self.dict_pairs(m)? else {
+            let f = self.function_str(callee);
+            let t = self.type_name(m);
+            return Err(PyErr::type_error(format!(
+                "{f} argument after ** must be a mapping, not {t}"
+            )));
+        };
+        for i in 0..pairs.len() {
+            let k = pairs[i].0;
+            let problem = match self.str_text(k) {
+                None => Some("keywords must be strings".to_string()),
+                Some(name) => match self.contains(d, k) {
+                    Ok(false) => None,
+                    Ok(true) => Some(format!(
+                        "{} got multiple values for keyword argument '{}'",
+                        self.function_str(callee),
+                        &*name
+                    )),
+                    Err(e) => {
+                        self.release_pairs(pairs);
+                        return Err(e);
+                    }
+                },
+            };
+            if let Some(msg) = problem {
+                self.release_pairs(pairs);
+                return Err(PyErr::type_error(msg));
+            }
+        }
+        self.set_all(d, pairs)
+    }
+
+    /// Store owned pairs into dict `d`; on an error the pairs not stored are
+    /// released.
+    fn set_all(&mut self, d: Value, pairs: Vec<(Value, Value)>) -> PyResult<()> {
+        let mut rest = pairs.into_iter();
+        while let Some((k, v)) = rest.next() {
+            if let Err(e) = self.dict_set(d, k, v) {
+                self.release_pairs(rest.collect());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn release_pairs(&mut self, pairs: Vec<(Value, Value)>) {
+        for (k, v) in pairs {
+            self.decref(k);
+            self.decref(v);
+        }
+    }
+
+    /// How CPython names a callable in a call's error messages
+    /// (`_PyObject_FunctionStr`): `__main__.f()`, `__main__.C.m()`, `print()`.
+    pub fn function_str(&mut self, f: Value) -> String {
+        let Value::Obj(r) = f else {
+            return format!("{} object", self.type_name(f));
+        };
+        enum Named {
+            Done(String),
+            Bound(Value),
+            Other,
+        }
+        let named = match self.rt.heap.get(r).as_deref() {
+            Ok(Obj::Function(func)) => Named::Done(format!("__main__.{}()", func.qualname)),
+            Ok(Obj::Builtin(b)) => Named::Done(format!("{}()", super::builtins::builtin_name(b.0))),
+            Ok(Obj::Class(k)) if &*k.module == "builtins" => Named::Done(format!("{}()", k.name)),
+            Ok(Obj::Class(k)) => Named::Done(format!("{}.{}()", k.module, k.qualname)),
+            Ok(Obj::BoundMethod { func, .. }) => Named::Bound(*func),
+            _ => Named::Other,
+        };
+        match named {
+            Named::Done(s) => s,
+            Named::Bound(func) => self.function_str(func),
+            Named::Other => format!("{} object", self.type_name(f)),
+        }
+    }
+
+    /// The pairs of a dict (new references); None for anything else.
+    fn dict_pairs(&mut self, m: Value) -> PyResult<Option<Vec<(Value, Value)>>> {
+        let Value::Obj(r) = m else { return Ok(None) };
+        let pairs: Option<Vec<(Value, Value)>> = match &*self.get(r)? {
+            Obj::Dict(dd) => Some(dd.iter().collect()),
+            _ => None,
+        };
+        if let Some(pairs) = &pairs {
+            for &(k, v) in pairs {
+                self.incref(k);
+                self.incref(v);
+            }
+        }
+        Ok(pairs)
+    }
+
     /// (key, value) pairs of a dict (new references), or of an iterable of pairs.
     pub fn mapping_pairs(&mut self, m: Value) -> PyResult<Vec<(Value, Value)>> {
-        if let Value::Obj(r) = m {
-            let pairs: Option<Vec<(Value, Value)>> = match &*self.get(r)? {
-                Obj::Dict(dd) => Some(dd.iter().collect()),
-                _ => None,
-            };
-            if let Some(pairs) = pairs {
-                for &(k, v) in &pairs {
-                    self.incref(k);
-                    self.incref(v);
-                }
-                return Ok(pairs);
-            }
+        if let Some(pairs) = self.dict_pairs(m)? {
+            return Ok(pairs);
         }
         let items = self.collect_iterable(m)?;
         let mut out = Vec::with_capacity(items.len());
