@@ -1141,10 +1141,7 @@ impl Vm {
     /// Merge a borrowed mapping into a dict.
     pub fn dict_update(&mut self, d: Value, m: Value) -> PyResult<()> {
         let pairs = self.mapping_pairs(m)?;
-        for (k, v) in pairs {
-            self.dict_set(d, k, v)?;
-        }
-        Ok(())
+        self.set_all(d, pairs)
     }
 
     /// `{**m}`: `m` must be a mapping (a dict, in Toy).
