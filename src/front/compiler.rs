@@ -2109,7 +2109,11 @@ impl<'a> Compiler<'a> {
             );
         }
         if depth == 0 {
+            // `.0` is moved, not copied, onto the stack: the iterator is then
+            // held only there, and GetIter may take it apart (see
+            // `Vm::get_iter_slots`).
             self.emit(Instr::LoadFast(0));
+            self.emit(Instr::DeleteFast(0));
         } else {
             self.expr(&g.iter)?;
         }

@@ -61,6 +61,37 @@ impl Vm {
                     self.stack.push(Value::Bool(true));
                     return Ok(());
                 }
+                // An iterator that nobody else holds (a comprehension's `.0`,
+                // made by `MakeIter` in the enclosing scope and moved out of
+                // its slot) cannot be seen to advance: its state moves into
+                // the slots and the object goes, so that a comprehension
+                // steps its list or range as a `for` loop does.
+                Obj::Iter(st) if self.rt.heap.refcount(r) == 1 => {
+                    let slots = match *st {
+                        IterState::Range { next, stop, step } => {
+                            Some((Value::Int(next), Value::Int(stop), Value::Int(step)))
+                        }
+                        IterState::Seq {
+                            seq: seq @ Value::Obj(s),
+                            pos,
+                        } if self.rt.heap.aux(s).is_some_and(|a| {
+                            matches!(a & 0xff, crate::heap::AUX_LIST | crate::heap::AUX_TUPLE)
+                        }) =>
+                        {
+                            Some((seq, Value::Int(pos as i64), Value::Bool(true)))
+                        }
+                        _ => None,
+                    };
+                    if let Some((a, b, c)) = slots {
+                        drop(g);
+                        self.incref(a);
+                        self.decref(v);
+                        self.stack.push(a);
+                        self.stack.push(b);
+                        self.stack.push(c);
+                        return Ok(());
+                    }
+                }
                 _ => {}
             }
         }

@@ -34,9 +34,16 @@ pub fn defs() -> Vec<Def> {
     ]
 }
 
+/// The receiver of a dict or set method, its kind read from the slot's hint
+/// (see `lists::this`).
 fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
+    use crate::heap::{AUX_DICT, AUX_SET};
     if let Some(&Value::Obj(r)) = args.first() {
-        if matches!(&*vm.get(r)?, Obj::Dict(_) | Obj::Set(_)) {
+        let is_map = match vm.rt.heap.aux(r) {
+            Some(aux) => matches!(aux & 0xff, AUX_DICT | AUX_SET),
+            None => matches!(&*vm.get(r)?, Obj::Dict(_) | Obj::Set(_)),
+        };
+        if is_map {
             return Ok(r);
         }
     }

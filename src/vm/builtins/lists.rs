@@ -26,9 +26,17 @@ pub fn defs() -> Vec<Def> {
     ]
 }
 
+/// The receiver of a list method. Its kind is read from the slot's hint, not
+/// under the object's lock, which the method itself takes next (a lock less
+/// per `append`); a stale handle goes the locked way, which reports it.
 fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
+    use crate::heap::{AUX_LIST, AUX_TUPLE};
     if let Some(&Value::Obj(r)) = args.first() {
-        if matches!(&*vm.get(r)?, Obj::List(_) | Obj::Tuple(_)) {
+        let is_seq = match vm.rt.heap.aux(r) {
+            Some(aux) => matches!(aux & 0xff, AUX_LIST | AUX_TUPLE),
+            None => matches!(&*vm.get(r)?, Obj::List(_) | Obj::Tuple(_)),
+        };
+        if is_seq {
             return Ok(r);
         }
     }
