@@ -1141,6 +1141,27 @@ impl Vm {
                         self.frames[fi].ip = ip as u32;
                         let n = self.stack.len();
                         let self_idx = n.wrapping_sub(argc as usize + 1);
+                        // `list.append(x)` on a list: the argument's reference
+                        // moves into the list, with no general built-in call.
+                        if argc == 1 {
+                            if let (Some(&Value::Int(id)), Some(&recv @ Value::Obj(lr))) = (
+                                self.stack.get(self_idx.wrapping_sub(1)),
+                                self.stack.get(self_idx),
+                            ) {
+                                if id == rt.builtins.list_append
+                                    && rt.heap.aux(lr).map(|a| a & 0xff)
+                                        == Some(crate::heap::AUX_LIST)
+                                {
+                                    let x = pop!();
+                                    self.stack.truncate(self_idx - 1);
+                                    let r = self.list_append(recv, x);
+                                    self.decref(recv);
+                                    tri!(r);
+                                    self.stack.push(Value::None);
+                                    continue;
+                                }
+                            }
+                        }
                         let pushed = if let Some(Value::Unbound) = self.stack.get(self_idx) {
                             self.stack.remove(self_idx);
                             tri!(self.call_setup(self_idx - 1, argc as usize, None))

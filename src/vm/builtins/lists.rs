@@ -32,9 +32,15 @@ pub fn defs() -> Vec<Def> {
 fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
     use crate::heap::{AUX_LIST, AUX_TUPLE};
     if let Some(&Value::Obj(r)) = args.first() {
+        // Tuples share only `index` and `count`.
+        let tuple_too = matches!(name, "index" | "count");
         let is_seq = match vm.rt.heap.aux(r) {
-            Some(aux) => matches!(aux & 0xff, AUX_LIST | AUX_TUPLE),
-            None => matches!(&*vm.get(r)?, Obj::List(_) | Obj::Tuple(_)),
+            Some(aux) => aux & 0xff == AUX_LIST || (tuple_too && aux & 0xff == AUX_TUPLE),
+            None => match &*vm.get(r)? {
+                Obj::List(_) => true,
+                Obj::Tuple(_) => tuple_too,
+                _ => false,
+            },
         };
         if is_seq {
             return Ok(r);

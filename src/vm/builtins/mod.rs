@@ -159,6 +159,9 @@ pub struct Builtins {
     /// `object.__init__` / `BaseException.__init__`, for `super().__init__(...)`.
     pub base_init: Value,
     pub not_implemented: Option<ObjRef>,
+    /// The number of `list.append`, which `CallMethod` runs without the
+    /// general call of a built-in (as CPython 3.11 specializes it).
+    pub list_append: i64,
 }
 
 impl Builtins {
@@ -286,6 +289,10 @@ impl Builtins {
         heap.incref_obj(local, object);
         by_name.insert("NotImplemented", Value::Obj(ni));
         by_name.insert("Ellipsis", Value::None);
+        let list_append = methods
+            .get(crate::bytecode::sym::append.0 as usize)
+            .and_then(|named| named.iter().find(|(t, _, _)| *t == TypeTag::List))
+            .map_or(-1, |&(_, _, id)| id as i64);
         Ok(Builtins {
             object,
             types,
@@ -300,6 +307,7 @@ impl Builtins {
             memory_error_instance,
             base_init,
             not_implemented: Some(ni),
+            list_append,
         })
     }
 
