@@ -387,6 +387,13 @@ impl Heap {
         Some(&seg[idx as usize & (SEG_SIZE - 1)])
     }
 
+    /// True without the GIL: every object access also takes the heap's
+    /// access lock (see `Heap::lock`).
+    #[inline]
+    pub fn serializes(&self) -> bool {
+        self.serialize
+    }
+
     /// True under `--gil off --refcount plain`: nothing serializes the threads,
     /// so the VM splits the updates that CPython makes in several unlocked steps
     /// (a list append) and lets them race. `--refcount atomic` stands for
