@@ -270,6 +270,23 @@ impl Vm {
         let Some(&Value::Int(id)) = self.stack.get(callee_idx) else {
             return self.call_setup(callee_idx, nargs, None);
         };
+        // `list.append(x)` on a list: the argument's reference moves into the
+        // list, with no general built-in call (CPython 3.11 specializes it).
+        if id == self.rt.builtins.list_append && nargs == 2 {
+            if let (Some(&recv @ Value::Obj(lr)), Some(&x)) = (
+                self.stack.get(callee_idx + 1),
+                self.stack.get(callee_idx + 2),
+            ) {
+                if self.rt.heap.aux(lr).map(|a| a & 0xff) == Some(crate::heap::AUX_LIST) {
+                    self.stack.truncate(callee_idx);
+                    let r = self.list_append(recv, x);
+                    self.decref(recv);
+                    r?;
+                    self.stack.push(Value::None);
+                    return Ok(false);
+                }
+            }
+        }
         let f = super::builtins::builtin_impl(id as u16);
         let r = self.run_builtin(f, None, callee_idx + 1, &[]);
         // The number below the receiver needs no release: truncate_stack skips

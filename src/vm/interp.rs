@@ -802,33 +802,13 @@ impl Vm {
                                     self.instructions += 1;
                                 }
                                 let mut cur = cur;
-                                // `for i in range(...): seq[i] = const`, a loop whose
-                                // whole body is one store at the loop's index: a
-                                // batch of its steps under one lock (see `range_fill`).
-                                if !TRACK && !rt.heap.serializes() {
-                                    if let (
-                                        Some(&Instr::StoreConstSubscrFastFast(a, b, c)),
-                                        Some(&Instr::JumpBackward(back)),
-                                    ) = (instrs.get(ip + 1), instrs.get(ip + 2))
+                                // `for i in range(...): seq[i] = const`: a batch of
+                                // steps under one lock (see `range_fill`).
+                                if !TRACK {
+                                    if let Some(Instr::StoreConstSubscrFastFast(..)) =
+                                        instrs.get(ip + 1)
                                     {
-                                        if b == s && back as usize == ip {
-                                            let seq = self.stack[base + a as usize];
-                                            let v = consts
-                                                .get(c as usize)
-                                                .copied()
-                                                .unwrap_or(Value::None);
-                                            if let Some((next, last)) =
-                                                self.range_fill(seq, v, cur, stop, step)
-                                            {
-                                                self.stack[n - 3] = Value::Int(next);
-                                                let old = std::mem::replace(
-                                                    &mut self.stack[base + s as usize],
-                                                    Value::Int(last),
-                                                );
-                                                self.decref(old);
-                                                cur = next;
-                                            }
-                                        }
+                                        cur = self.range_fill(run, ip, base, cur, stop, step);
                                     }
                                 }
                                 if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
@@ -1171,27 +1151,6 @@ impl Vm {
                         self.frames[fi].ip = ip as u32;
                         let n = self.stack.len();
                         let self_idx = n.wrapping_sub(argc as usize + 1);
-                        // `list.append(x)` on a list: the argument's reference
-                        // moves into the list, with no general built-in call.
-                        if argc == 1 {
-                            if let (Some(&Value::Int(id)), Some(&recv @ Value::Obj(lr))) = (
-                                self.stack.get(self_idx.wrapping_sub(1)),
-                                self.stack.get(self_idx),
-                            ) {
-                                if id == rt.builtins.list_append
-                                    && rt.heap.aux(lr).map(|a| a & 0xff)
-                                        == Some(crate::heap::AUX_LIST)
-                                {
-                                    let x = pop!();
-                                    self.stack.truncate(self_idx - 1);
-                                    let r = self.list_append(recv, x);
-                                    self.decref(recv);
-                                    tri!(r);
-                                    self.stack.push(Value::None);
-                                    continue;
-                                }
-                            }
-                        }
                         let pushed = if let Some(Value::Unbound) = self.stack.get(self_idx) {
                             self.stack.remove(self_idx);
                             tri!(self.call_setup(self_idx - 1, argc as usize, None))
@@ -1521,8 +1480,56 @@ impl Vm {
     /// GIL and when no instruction counts or sites are tracked, so that an
     /// instruction-level observer (`--stats`, races without the GIL) sees
     /// every step. `None` when no step was taken.
+    ///
+    /// Called at the back edge of a range loop whose head is at `head` and
+    /// whose next instruction is a `StoreConstSubscrFastFast`; returns the
+    /// range's position after the steps taken (`cur` if none), having stored
+    /// it and the loop variable. Out of the loop: every line added to the
+    /// loop's arms has cost unrelated programs time (see README, Speed).
     #[inline(never)]
     fn range_fill(
+        &mut self,
+        run: &super::CodeRun,
+        head: usize,
+        base: usize,
+        cur: i64,
+        stop: i64,
+        step: i64,
+    ) -> i64 {
+        let (
+            Some(&Instr::ForIterStore(_, s)),
+            Some(&Instr::StoreConstSubscrFastFast(a, b, c)),
+            Some(&Instr::JumpBackward(back)),
+        ) = (
+            run.instrs.get(head),
+            run.instrs.get(head + 1),
+            run.instrs.get(head + 2),
+        )
+        else {
+            return cur;
+        };
+        if b != s || back as usize != head || self.rt.heap.serializes() {
+            return cur;
+        }
+        let (Some(&seq), Some(&v)) = (
+            self.stack.get(base + a as usize),
+            run.consts.get(c as usize),
+        ) else {
+            return cur;
+        };
+        let Some((next, last)) = self.fill_steps(seq, v, cur, stop, step) else {
+            return cur;
+        };
+        let n = self.stack.len();
+        self.stack[n - 3] = Value::Int(next);
+        let old = std::mem::replace(&mut self.stack[base + s as usize], Value::Int(last));
+        self.decref(old);
+        next
+    }
+
+    /// The steps themselves (see `range_fill`): the range's next position and
+    /// the loop variable's last value, or None when no step was taken.
+    fn fill_steps(
         &mut self,
         seq: Value,
         v: Value,
