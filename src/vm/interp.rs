@@ -812,7 +812,7 @@ impl Vm {
                                     }
                                 }
                                 if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
-                                    self.stack[n - 3] = Value::Int(cur.wrapping_add(step));
+                                    self.stack[n - 3] = Value::Int(next_in_range(cur, step, stop));
                                     let old = std::mem::replace(
                                         &mut self.stack[base + s as usize],
                                         Value::Int(cur),
@@ -938,7 +938,7 @@ impl Vm {
                         match (self.stack[n - 3], self.stack[n - 2], self.stack[n - 1]) {
                             (Value::Int(cur), Value::Int(stop), Value::Int(step)) => {
                                 if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
-                                    self.stack[n - 3] = Value::Int(cur.wrapping_add(step));
+                                    self.stack[n - 3] = Value::Int(next_in_range(cur, step, stop));
                                     deliver!(Value::Int(cur));
                                 } else {
                                     self.stack.truncate(n - 3);
@@ -1463,6 +1463,14 @@ fn list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64) -> Option<Valu
     }
 }
 
+/// The position after `cur` in a range ending at `stop`: past the end of i64
+/// it is the end itself (the range is then done), never a wrapped-around
+/// value, as the range iterator saturates.
+#[inline(always)]
+fn next_in_range(cur: i64, step: i64, stop: i64) -> i64 {
+    cur.checked_add(step).unwrap_or(stop)
+}
+
 /// How many steps of a fill loop `range_fill` takes between two looks at the
 /// eval breaker: a few hundred nanoseconds, far below any switch interval.
 const FILL_BATCH: usize = 256;
@@ -1560,7 +1568,7 @@ impl Vm {
             // (a count update takes no lock)
             rt.heap.incref(&mut self.local, v);
             last = Some(cur);
-            cur = cur.wrapping_add(step);
+            cur = next_in_range(cur, step, stop);
         }
         drop(g);
         last.map(|k| (cur, k))

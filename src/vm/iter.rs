@@ -250,7 +250,10 @@ impl Vm {
                     match &*sg {
                         Obj::List(items) => {
                             let item = items.get(*pos).copied();
-                            *pos += 1;
+                            // Once past the end, always past it, as CPython's list
+                            // iterator drops its list: items appended later are
+                            // not seen.
+                            *pos = if item.is_some() { *pos + 1 } else { usize::MAX };
                             drop(sg);
                             drop(g);
                             if let Some(v) = item {

@@ -16,15 +16,15 @@ pub fn defs() -> Vec<Def> {
         def("pop", d, pop),
         def("setdefault", d, setdefault),
         def("update", d, update),
-        def("copy", d, copy),
-        def("clear", d, clear),
+        def("copy", d, |vm, a, _| copy(vm, a, Of::Dict)),
+        def("clear", d, |vm, a, _| clear(vm, a, Of::Dict)),
         def("popitem", d, popitem),
         def("add", s, set_add),
         def("discard", s, |vm, a, _| set_remove(vm, a, false)),
         def("remove", s, |vm, a, _| set_remove(vm, a, true)),
         def("pop", s, set_pop),
-        def("clear", s, clear),
-        def("copy", s, copy),
+        def("clear", s, |vm, a, _| clear(vm, a, Of::Set)),
+        def("copy", s, |vm, a, _| copy(vm, a, Of::Set)),
         def("update", s, set_update),
         def("union", s, |vm, a, _| set_op(vm, a, 0)),
         def("intersection", s, |vm, a, _| set_op(vm, a, 1)),
@@ -34,20 +34,35 @@ pub fn defs() -> Vec<Def> {
     ]
 }
 
+/// Which type a method of this module belongs to.
+#[derive(Clone, Copy)]
+enum Of {
+    Dict,
+    Set,
+}
+
 /// The receiver of a dict or set method, its kind read from the slot's hint
-/// (see `lists::this`).
-fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
+/// (see `lists::this`): a dict method refuses a set and a set method a dict,
+/// with CPython's message.
+fn this(vm: &mut Vm, args: &[Value], name: &str, of: Of) -> PyResult<ObjRef> {
     use crate::heap::{AUX_DICT, AUX_SET};
+    let (want, type_name) = match of {
+        Of::Dict => (AUX_DICT, "dict"),
+        Of::Set => (AUX_SET, "set"),
+    };
     if let Some(&Value::Obj(r)) = args.first() {
-        let is_map = match vm.rt.heap.aux(r) {
-            Some(aux) => matches!(aux & 0xff, AUX_DICT | AUX_SET),
-            None => matches!(&*vm.get(r)?, Obj::Dict(_) | Obj::Set(_)),
+        let ok = match vm.rt.heap.aux(r) {
+            Some(aux) => aux & 0xff == want,
+            None => matches!(
+                (&*vm.get(r)?, of),
+                (Obj::Dict(_), Of::Dict) | (Obj::Set(_), Of::Set)
+            ),
         };
-        if is_map {
+        if ok {
             return Ok(r);
         }
     }
-    Err(super::descriptor_error(vm, args, name, "dict"))
+    Err(super::descriptor_error(vm, args, name, type_name))
 }
 
 fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
@@ -69,7 +84,7 @@ fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     let v = match found {
         Some(v) => v,
         None => {
-            let r = this(vm, args, "get")?;
+            let r = this(vm, args, "get", Of::Dict)?;
             arity("get", &args[1..], 1, 2)?;
             let k = vm.held_key(args[1])?;
             let v = match &*vm.get(r)? {
@@ -85,7 +100,12 @@ fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 }
 
 fn view(vm: &mut Vm, args: &[Value], kind: ViewKind) -> PyResult<Value> {
-    this(vm, args, "keys")?;
+    let name = match kind {
+        ViewKind::Keys => "keys",
+        ViewKind::Values => "values",
+        ViewKind::Items => "items",
+    };
+    this(vm, args, name, Of::Dict)?;
     vm.incref(args[0]);
     vm.alloc(Obj::DictView {
         dict: args[0],
@@ -94,7 +114,7 @@ fn view(vm: &mut Vm, args: &[Value], kind: ViewKind) -> PyResult<Value> {
 }
 
 fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "pop")?;
+    let r = this(vm, args, "pop", Of::Dict)?;
     arity("pop", &args[1..], 1, 2)?;
     let k = vm.held_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
@@ -118,7 +138,7 @@ fn pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 }
 
 fn setdefault(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "setdefault")?;
+    let r = this(vm, args, "setdefault", Of::Dict)?;
     arity("setdefault", &args[1..], 1, 2)?;
     let k = vm.dict_key(args[1])?;
     let cur = match &*vm.get(r)? {
@@ -138,7 +158,7 @@ fn setdefault(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Val
 }
 
 fn update(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
-    this(vm, args, "update")?;
+    this(vm, args, "update", Of::Dict)?;
     arity("update", &args[1..], 0, 1)?;
     if let Some(&m) = args.get(1) {
         vm.dict_update(args[0], m)?;
@@ -151,8 +171,8 @@ fn update(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
     Ok(Value::None)
 }
 
-fn copy(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "copy")?;
+fn copy(vm: &mut Vm, args: &[Value], of: Of) -> PyResult<Value> {
+    let r = this(vm, args, "copy", of)?;
     let (d, is_set) = match &*vm.get(r)? {
         Obj::Dict(d) => (d.clone(), false),
         Obj::Set(d) => (d.clone(), true),
@@ -165,8 +185,8 @@ fn copy(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     vm.alloc(if is_set { Obj::Set(d) } else { Obj::Dict(d) })
 }
 
-fn clear(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "clear")?;
+fn clear(vm: &mut Vm, args: &[Value], of: Of) -> PyResult<Value> {
+    let r = this(vm, args, "clear", of)?;
     let all = match &mut *vm.get_mut(r)? {
         Obj::Dict(d) | Obj::Set(d) => d.take_all(),
         _ => vec![],
@@ -179,7 +199,7 @@ fn clear(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
 }
 
 fn popitem(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "popitem")?;
+    let r = this(vm, args, "popitem", Of::Dict)?;
     let last = match &mut *vm.get_mut(r)? {
         Obj::Dict(d) => d.pop_last(),
         _ => None,
@@ -194,14 +214,14 @@ fn popitem(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value>
 }
 
 fn set_add(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    this(vm, args, "add")?;
+    this(vm, args, "add", Of::Set)?;
     arity("set.add", &args[1..], 1, 1)?;
     vm.set_add(args[0], args[1])?;
     Ok(Value::None)
 }
 
 fn set_remove(vm: &mut Vm, args: &[Value], must: bool) -> PyResult<Value> {
-    let r = this(vm, args, "remove")?;
+    let r = this(vm, args, if must { "remove" } else { "discard" }, Of::Set)?;
     arity("remove", &args[1..], 1, 1)?;
     let k = vm.dict_key(args[1])?;
     let old = match &mut *vm.get_mut(r)? {
@@ -220,7 +240,7 @@ fn set_remove(vm: &mut Vm, args: &[Value], must: bool) -> PyResult<Value> {
 }
 
 fn set_pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "pop")?;
+    let r = this(vm, args, "pop", Of::Set)?;
     let first = match &*vm.get(r)? {
         Obj::Set(d) => d.iter().next(),
         _ => None,
@@ -237,7 +257,7 @@ fn set_pop(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value>
 }
 
 fn set_update(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    this(vm, args, "update")?;
+    this(vm, args, "update", Of::Set)?;
     for &other in &args[1..] {
         let items = vm.collect_iterable(other)?;
         for &i in &items {
@@ -253,7 +273,11 @@ fn set_update(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Val
 
 /// 0 union, 1 intersection, 2 difference.
 fn set_op(vm: &mut Vm, args: &[Value], op: u8) -> PyResult<Value> {
-    let r = this(vm, args, "union")?;
+    let name = ["union", "intersection", "difference"]
+        .get(op as usize)
+        .copied()
+        .unwrap_or("union");
+    let r = this(vm, args, name, Of::Set)?;
     let mine: Vec<Value> = match &*vm.get(r)? {
         Obj::Set(d) => d.iter().map(|(k, _)| k).collect(),
         _ => vec![],
@@ -307,7 +331,12 @@ fn set_op(vm: &mut Vm, args: &[Value], op: u8) -> PyResult<Value> {
 }
 
 fn set_rel(vm: &mut Vm, args: &[Value], subset: bool) -> PyResult<Value> {
-    this(vm, args, "issubset")?;
+    this(
+        vm,
+        args,
+        if subset { "issubset" } else { "issuperset" },
+        Of::Set,
+    )?;
     arity("issubset", &args[1..], 1, 1)?;
     let items = vm.collect_iterable(args[1])?;
     let other = vm.build_set(items)?;

@@ -15,14 +15,14 @@ pub fn defs() -> Vec<Def> {
         def("extend", l, extend),
         def("insert", l, insert),
         def("remove", l, remove),
-        def("index", l, index),
-        def("count", l, count),
+        def("index", l, |vm, a, _| index(vm, a, false)),
+        def("count", l, |vm, a, _| count(vm, a, false)),
         def("sort", l, sort),
         def("reverse", l, reverse),
         def("copy", l, copy),
         def("clear", l, clear),
-        def("index", t, index),
-        def("count", t, count),
+        def("index", t, |vm, a, _| index(vm, a, true)),
+        def("count", t, |vm, a, _| count(vm, a, true)),
     ]
 }
 
@@ -30,23 +30,34 @@ pub fn defs() -> Vec<Def> {
 /// under the object's lock, which the method itself takes next (a lock less
 /// per `append`); a stale handle goes the locked way, which reports it.
 fn this(vm: &mut Vm, args: &[Value], name: &str) -> PyResult<ObjRef> {
+    this_of(vm, args, name, false)
+}
+
+/// The receiver of a method of `tuple` (when `tuple`) or of `list`, which
+/// share `index` and `count`: each refuses the other's objects, as CPython's
+/// descriptors do.
+fn this_of(vm: &mut Vm, args: &[Value], name: &str, tuple: bool) -> PyResult<ObjRef> {
     use crate::heap::{AUX_LIST, AUX_TUPLE};
     if let Some(&Value::Obj(r)) = args.first() {
-        // Tuples share only `index` and `count`.
-        let tuple_too = matches!(name, "index" | "count");
-        let is_seq = match vm.rt.heap.aux(r) {
-            Some(aux) => aux & 0xff == AUX_LIST || (tuple_too && aux & 0xff == AUX_TUPLE),
+        let want = if tuple { AUX_TUPLE } else { AUX_LIST };
+        let ok = match vm.rt.heap.aux(r) {
+            Some(aux) => aux & 0xff == want,
             None => match &*vm.get(r)? {
-                Obj::List(_) => true,
-                Obj::Tuple(_) => tuple_too,
+                Obj::List(_) => !tuple,
+                Obj::Tuple(_) => tuple,
                 _ => false,
             },
         };
-        if is_seq {
+        if ok {
             return Ok(r);
         }
     }
-    Err(super::descriptor_error(vm, args, name, "list"))
+    Err(super::descriptor_error(
+        vm,
+        args,
+        name,
+        if tuple { "tuple" } else { "list" },
+    ))
 }
 
 fn append(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
@@ -149,8 +160,8 @@ fn remove(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> 
     }
 }
 
-fn index(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "index")?;
+fn index(vm: &mut Vm, args: &[Value], tuple: bool) -> PyResult<Value> {
+    let r = this_of(vm, args, "index", tuple)?;
     arity("index", &args[1..], 1, 3)?;
     let is_tuple = matches!(&*vm.get(r)?, Obj::Tuple(_));
     let len = super::functions::len_of(vm, args[0])?;
@@ -180,8 +191,8 @@ fn index(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     }
 }
 
-fn count(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
-    let r = this(vm, args, "count")?;
+fn count(vm: &mut Vm, args: &[Value], tuple: bool) -> PyResult<Value> {
+    let r = this_of(vm, args, "count", tuple)?;
     arity("count", &args[1..], 1, 1)?;
     let items = match &*vm.get(r)? {
         Obj::List(items) => items.clone(),
