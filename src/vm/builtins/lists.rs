@@ -223,8 +223,17 @@ fn sort(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)]) -> PyResult<Value> {
         Obj::List(l) => std::mem::replace(l, items),
         _ => items,
     };
+    // Items added while the sort ran are dropped, and the sort fails, as in
+    // CPython (which sees that the emptied list was given new storage).
+    let modified = !leftovers.is_empty();
     vm.decref_all(leftovers);
     res?;
+    if modified {
+        return Err(PyErr::new(
+            crate::vm::ExcKind::ValueError,
+            "list modified during sort",
+        ));
+    }
     Ok(Value::None)
 }
 
