@@ -539,28 +539,23 @@ box = None
 print(len(alias), len(holder))
 ";
 
+/// `program` run without the GIL, going on after corruption, with JSON
+/// statistics on stdout and `extra` options, losing the first count increment
+/// of an object allocated at `line` (the test hook `GILSIM_TEST_LOSE_INCREF`).
+fn run_losing_increment(line: &str, extra: &[&str], program: &str) -> Run {
+    let mut args = vec!["run", "--gil", "off", "--on-corruption", "continue"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--stats-json", "-", "-c", program]);
+    run_env(&args, &[("GILSIM_TEST_LOSE_INCREF", line)])
+}
+
 #[test]
 fn audit_of_forced_lost_increments() {
     for (line, name) in [
         ("3", "audit_forced_too_low"),
         ("5", "audit_forced_dangling"),
     ] {
-        let env = [("GILSIM_TEST_LOSE_INCREF", line)];
-        let r = run_env(
-            &[
-                "run",
-                "--gil",
-                "off",
-                "--on-corruption",
-                "continue",
-                "--audit",
-                "--stats-json",
-                "-",
-                "-c",
-                WRONG_COUNTS,
-            ],
-            &env,
-        );
+        let r = run_losing_increment(line, &["--audit"], WRONG_COUNTS);
         assert_eq!(r.code, Some(0), "{}", r.stderr);
         assert!(r.stdout.starts_with("3 1\n"), "{}", r.stdout);
         assert_eq!(json_number(&r.stdout, "totals", "lost_increfs"), 1);
@@ -650,22 +645,8 @@ print('end')
 
 #[test]
 fn a_stale_count_update_under_its_slots_own_lock_is_reported_at_once() {
-    let env = [("GILSIM_TEST_LOSE_INCREF", "3")];
     let t0 = std::time::Instant::now();
-    let r = run_env(
-        &[
-            "run",
-            "--gil",
-            "off",
-            "--on-corruption",
-            "continue",
-            "--stats-json",
-            "-",
-            "-c",
-            STALE_UNDER_OWN_LOCK,
-        ],
-        &env,
-    );
+    let r = run_losing_increment("3", &[], STALE_UNDER_OWN_LOCK);
     // A thread that waited on a lock it holds itself would give up only
     // after 5 s (HeapError::Stuck); the stale handle must be caught at once.
     assert!(
