@@ -811,7 +811,7 @@ impl Vm {
                                         cur = self.range_fill(run, ip, base, cur, stop, step);
                                     }
                                 }
-                                if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
+                                if range_has(cur, stop, step) {
                                     self.stack[n - 3] = Value::Int(next_in_range(cur, step, stop));
                                     let old = std::mem::replace(
                                         &mut self.stack[base + s as usize],
@@ -937,7 +937,7 @@ impl Vm {
                         }
                         match (self.stack[n - 3], self.stack[n - 2], self.stack[n - 1]) {
                             (Value::Int(cur), Value::Int(stop), Value::Int(step)) => {
-                                if (step > 0 && cur < stop) || (step < 0 && cur > stop) {
+                                if range_has(cur, stop, step) {
                                     self.stack[n - 3] = Value::Int(next_in_range(cur, step, stop));
                                     deliver!(Value::Int(cur));
                                 } else {
@@ -1463,6 +1463,12 @@ fn list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64) -> Option<Valu
     }
 }
 
+/// Does a range at `cur`, ending at `stop`, have a next value?
+#[inline(always)]
+pub(super) fn range_has(cur: i64, stop: i64, step: i64) -> bool {
+    (step > 0 && cur < stop) || (step < 0 && cur > stop)
+}
+
 /// The position after `cur` in a range ending at `stop`: past the end of i64
 /// it is the end itself (the range is then done), never a wrapped-around
 /// value, as the range iterator saturates.
@@ -1487,7 +1493,7 @@ impl Vm {
     /// here, the range's end), leaving it to them; it is used only under the
     /// GIL and when no instruction counts or sites are tracked, so that an
     /// instruction-level observer (`--stats`, races without the GIL) sees
-    /// every step. `None` when no step was taken.
+    /// every step.
     ///
     /// Called at the back edge of a range loop whose head is at `head` and
     /// whose next instruction is a `StoreConstSubscrFastFast`; returns the
@@ -1554,7 +1560,7 @@ impl Vm {
         let n = items.len() as i64;
         let (mut cur, mut last) = (cur, None);
         for _ in 0..FILL_BATCH {
-            if !((step > 0 && cur < stop) || (step < 0 && cur > stop)) {
+            if !range_has(cur, stop, step) {
                 break;
             }
             let j = if cur < 0 { cur + n } else { cur };

@@ -229,7 +229,7 @@ impl Vm {
             Obj::Iter(st) => match st {
                 IterState::Range { next, stop, step } => {
                     let cur = *next;
-                    if (*step > 0 && cur < *stop) || (*step < 0 && cur > *stop) {
+                    if super::interp::range_has(cur, *stop, *step) {
                         *next = cur.saturating_add(*step);
                         Ok(Some(Value::Int(cur)))
                     } else {
