@@ -1079,3 +1079,22 @@ print('done')
         out.elapsed
     );
 }
+
+/// A panic is a bug in gilsim: the run ends with an internal-error message
+/// (naming where) and status 70, not an abort signal (release builds abort on
+/// a panic; src/main.rs's hook ends the process first).
+#[test]
+fn a_panic_is_reported_as_an_internal_error_with_status_70() {
+    let out = run(gilsim()
+        .args(["run", "-c", "print(1)"])
+        .env("GILSIM_TEST_PANIC", "1"));
+    assert_eq!(out.code, Some(70), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("gilsim: internal error (a bug in gilsim, not in your program)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("GILSIM_TEST_PANIC"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}
