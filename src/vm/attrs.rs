@@ -412,39 +412,46 @@ impl Vm {
         }
     }
 
-    /// LoadMethod: consumes `obj` and pushes (callable, self) or (callable, Unbound).
-    /// The callable of a built-in type's method is the method's number, an int
-    /// that only `CallMethod` sees (see `Vm::call_method`).
+    /// LoadMethod on an object: consumes the reference `r` and pushes
+    /// (callable, self) or (callable, Unbound); a receiver that is not an
+    /// object goes to `load_method_slow`. The callable of a built-in type's
+    /// method is the method's number, an int that only `CallMethod` sees (see
+    /// `Vm::call_method`).
+    ///
+    /// The receiver comes as an `ObjRef`, in a register, not as a `Value`,
+    /// which is passed through memory: the loop would copy the stack's top
+    /// into a temporary with one 16-byte load, which the processor cannot
+    /// serve from the two 8-byte stores that pushed it a moment before (a
+    /// failed store-to-load forward waits for the stores to reach the cache).
     ///
     /// Kept small, with everything but the built-in types' methods out of line
     /// in `load_method_slow`: a call into a small function saves and restores
     /// fewer registers (16 instructions a call less in strings.py).
     #[inline(never)]
-    pub fn load_method(&mut self, obj: Value, name: Sym) -> PyResult<()> {
-        if let Value::Obj(r) = obj {
-            // A str, list, tuple, dict or set: its type from the slot's `aux`
-            // word, without locking it (the commonest receivers of a call),
-            // and the method pushed as its number, not as an object (see
-            // `Vm::call_method`).
-            // A name that no built-in type has (a user class's method) skips
-            // even that.
-            let rt = self.rt;
-            let named = rt.builtins.methods_named(name);
-            if !named.is_empty() {
-                if let Some(tag) = rt.heap.aux(r).and_then(crate::heap::aux_method_type) {
-                    if let Some(&(_, _, id)) = named.iter().find(|(owner, _, _)| *owner == tag) {
-                        self.stack.extend_from_slice(&[Value::Int(id as i64), obj]);
-                        return Ok(());
-                    }
+    pub fn load_method(&mut self, r: ObjRef, name: Sym) -> PyResult<()> {
+        // A str, list, tuple, dict or set: its type from the slot's `aux`
+        // word, without locking it (the commonest receivers of a call),
+        // and the method pushed as its number, not as an object (see
+        // `Vm::call_method`).
+        // A name that no built-in type has (a user class's method) skips
+        // even that.
+        let rt = self.rt;
+        let named = rt.builtins.methods_named(name);
+        if !named.is_empty() {
+            if let Some(tag) = rt.heap.aux(r).and_then(crate::heap::aux_method_type) {
+                if let Some(&(_, _, id)) = named.iter().find(|(owner, _, _)| *owner == tag) {
+                    self.stack
+                        .extend_from_slice(&[Value::Int(id as i64), Value::Obj(r)]);
+                    return Ok(());
                 }
             }
         }
-        self.load_method_slow(obj, name)
+        self.load_method_slow(Value::Obj(r), name)
     }
 
     /// `load_method` for every receiver but a built-in type's method.
     #[inline(never)]
-    fn load_method_slow(&mut self, obj: Value, name: Sym) -> PyResult<()> {
+    pub(super) fn load_method_slow(&mut self, obj: Value, name: Sym) -> PyResult<()> {
         let rt = self.rt;
         if let Value::Obj(r) = obj {
             let g = match rt.heap.get(r) {

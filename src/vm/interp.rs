@@ -436,9 +436,18 @@ impl Vm {
                         tri!(r);
                     }
                     Instr::LoadMethod(s) => {
-                        let obj = pop!();
                         // pushes (callable, self) or (callable, Unbound)
-                        let r = self.load_method(obj, s);
+                        let r = match self.stack.last() {
+                            // (Read in place, tag and handle apart: see `load_method`.)
+                            Some(&Value::Obj(o)) => {
+                                self.stack.truncate(self.stack.len() - 1);
+                                self.load_method(o, s)
+                            }
+                            _ => {
+                                let obj = pop!();
+                                self.load_method_slow(obj, s)
+                            }
+                        };
                         tri!(r);
                     }
                     Instr::BinarySubscr => {
