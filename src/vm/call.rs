@@ -288,10 +288,38 @@ impl Vm {
             }
         }
         let f = super::builtins::builtin_impl(id as u16);
-        let r = self.run_builtin(f, None, callee_idx + 1, &[]);
-        // The number below the receiver needs no release: truncate_stack skips
-        // anything that is not an object.
-        self.truncate_stack(callee_idx);
+        // The receiver and up to two arguments (`w.upper()`, `d.get(k, 0)`)
+        // go to the built-in as an array of known length, and are released
+        // one by one; any other call the general way. The number below the
+        // receiver needs no release.
+        let r = match *self.stack.get(callee_idx + 1..).unwrap_or(&[]) {
+            [a] => {
+                let r = f(self, &[a], &[]);
+                self.stack.truncate(callee_idx);
+                self.decref(a);
+                r
+            }
+            [a, b] => {
+                let r = f(self, &[a, b], &[]);
+                self.stack.truncate(callee_idx);
+                self.decref(a);
+                self.decref(b);
+                r
+            }
+            [a, b, c] => {
+                let r = f(self, &[a, b, c], &[]);
+                self.stack.truncate(callee_idx);
+                self.decref(a);
+                self.decref(b);
+                self.decref(c);
+                r
+            }
+            _ => {
+                let r = self.run_builtin(f, None, callee_idx + 1, &[]);
+                self.truncate_stack(callee_idx);
+                r
+            }
+        };
         self.stack.push(r?);
         Ok(false)
     }
