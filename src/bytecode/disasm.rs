@@ -41,6 +41,7 @@ fn jump_target(i: &Instr) -> Option<u32> {
         | JumpIfTrueOrPop(t)
         | ForIter(t)
         | ForIterStore(t, _)
+        | ForIterStoreGlobal(t, _)
         | SetupExcept(t)
         | JumpIfNotExcMatch(t)
         | CompareJump(_, t)
@@ -82,6 +83,11 @@ fn name_and_arg(i: &Instr) -> (String, String) {
             return ("StoreSubscrFastConst".into(), format!("{a},{c}"))
         }
         Instr::ForIterStore(t, s) => return ("ForIterStore".into(), format!("{t},{s}")),
+        Instr::ForIterStoreGlobal(t, g) => {
+            return ("ForIterStoreGlobal".into(), format!("{t},{g}"))
+        }
+        Instr::LoadFastMethod(a, _) => return ("LoadFastMethod".into(), a.to_string()),
+        Instr::LoadGlobalMethod(g, _) => return ("LoadGlobalMethod".into(), g.to_string()),
         Instr::CompareJump(_, t) => return ("CompareJump".into(), t.to_string()),
         Instr::CompareFastConstJump(_, a, b, t) => {
             return ("CompareFastConstJump".into(), format!("{a},{b},{t}"))
@@ -164,6 +170,13 @@ pub fn disassemble(program: &Program) -> String {
 
 fn describe(program: &Program, ci: usize, i: &Instr) -> String {
     let code = &program.codes[ci];
+    let global = |n: u32| {
+        program
+            .global_names
+            .get(n as usize)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    };
     let konst = |c: u32| {
         code.consts
             .get(c as usize)
@@ -179,6 +192,9 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
             code.slot_name(n & 0xffff)
         ),
         ForIterStore(t, s) => format!("to {t}, store {}", code.slot_name(s as u32)),
+        ForIterStoreGlobal(t, g) => format!("to {t}, store {}", global(g as u32)),
+        LoadFastMethod(a, s) => format!("{}.{}", code.slot_name(a as u32), sym_name(s)),
+        LoadGlobalMethod(g, s) => format!("{}.{}", global(g as u32), sym_name(s)),
         StoreSubscrFastFast(a, b) => format!(
             "{}[{}] =",
             code.slot_name(a as u32),
@@ -212,11 +228,7 @@ fn describe(program: &Program, ci: usize, i: &Instr) -> String {
         LoadFast(n) | StoreFast(n) | DeleteFast(n) | LoadDeref(n) | StoreDeref(n)
         | LoadClosure(n) | ReturnFast(n) => code.slot_name(n).to_string(),
         ReturnConst(n) => konst(n),
-        LoadGlobal(n) | StoreGlobal(n) | DeleteGlobal(n) => program
-            .global_names
-            .get(n as usize)
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
+        LoadGlobal(n) | StoreGlobal(n) | DeleteGlobal(n) => global(n),
         LoadName(s) | StoreName(s) | LoadAttr(s) | StoreAttr(s) | DeleteAttr(s) | LoadMethod(s)
         | ImportName(s) | ImportFrom(s) => sym_name(s).to_string(),
         Binary(op) => op.symbol().to_string(),

@@ -120,6 +120,10 @@ pub enum Instr {
     DeleteAttr(Sym),
     /// obj -> callable self_or_unbound  (CPython's LOAD_METHOD)
     LoadMethod(Sym),
+    /// `local.name(` (LoadFast, LoadMethod fused): slot, method name.
+    LoadFastMethod(u16, Sym),
+    /// `glob.name(` (LoadGlobal, LoadMethod fused): global, method name.
+    LoadGlobalMethod(u16, Sym),
     BinarySubscr,
     /// `local[const]` (LoadFast, LoadConst, BinarySubscr fused): slot, const index.
     SubscrFastConst(u16, u16),
@@ -206,6 +210,9 @@ pub enum Instr {
     ForIter(u32),
     /// ForIter and StoreFast fused: the next item goes straight into a local.
     ForIterStore(u32, u16),
+    /// ForIter and StoreGlobal fused (a loop at a module's top level): the
+    /// next item goes straight into a global.
+    ForIterStoreGlobal(u32, u16),
     ReturnValue,
     /// `return local` (LoadFast, ReturnValue fused): the slot.
     ReturnFast(u32),

@@ -212,6 +212,7 @@ fn set_target(i: &mut Instr, t: u32) {
         | JumpIfTrueOrPop(x)
         | ForIter(x)
         | ForIterStore(x, _)
+        | ForIterStoreGlobal(x, _)
         | SetupExcept(x)
         | JumpIfNotExcMatch(x)
         | CompareJump(_, x)
@@ -415,6 +416,15 @@ impl<'a> Compiler<'a> {
             }
             (Instr::StoreFast(s), [.., Instr::ForIter(t)]) if s < 0x10000 && !is_label(n) => {
                 Some((1, Instr::ForIterStore(*t, s as u16)))
+            }
+            (Instr::StoreGlobal(g), [.., Instr::ForIter(t)]) if g < 0x10000 && !is_label(n) => {
+                Some((1, Instr::ForIterStoreGlobal(*t, g as u16)))
+            }
+            (Instr::LoadMethod(m), [.., Instr::LoadFast(s)]) if *s < 0x10000 && !is_label(n) => {
+                Some((1, Instr::LoadFastMethod(*s as u16, m)))
+            }
+            (Instr::LoadMethod(m), [.., Instr::LoadGlobal(g)]) if *g < 0x10000 && !is_label(n) => {
+                Some((1, Instr::LoadGlobalMethod(*g as u16, m)))
             }
             (Instr::StoreSubscr, [.., Instr::LoadFast2(ab)]) if !is_label(n) => Some((
                 1,

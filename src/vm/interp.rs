@@ -435,6 +435,35 @@ impl Vm {
                         self.decref(obj);
                         tri!(r);
                     }
+                    Instr::LoadFastMethod(a, s) => {
+                        let obj = self.stack[base + a as usize];
+                        let r = match obj {
+                            Value::Obj(o) => {
+                                rt.heap.incref_obj(&mut self.local, o);
+                                self.load_method(o, s)
+                            }
+                            Value::Unbound => {
+                                throw!(unbound_local(local_name(program, frame.code, a as u32)))
+                            }
+                            _ => self.load_method_slow(obj, s),
+                        };
+                        tri!(r);
+                    }
+                    Instr::LoadGlobalMethod(g, s) => {
+                        let cell = rt.globals.get(g as usize);
+                        let r = if let Some(o) = cell.and_then(|c| c.load_obj()) {
+                            rt.heap.incref_obj(&mut self.local, o);
+                            self.load_method(o, s)
+                        } else {
+                            let v = cell.map_or(Value::Unbound, |c| c.load());
+                            if let Value::Unbound = v {
+                                throw!(name_error(&program.global_names[g as usize]));
+                            }
+                            self.incref(v);
+                            self.load_method_slow(v, s)
+                        };
+                        tri!(r);
+                    }
                     Instr::LoadMethod(s) => {
                         // pushes (callable, self) or (callable, Unbound)
                         let r = match self.stack.last() {
@@ -916,27 +945,34 @@ impl Vm {
                         let v = pop!();
                         tri!(self.get_iter_slots(v));
                     }
-                    Instr::ForIter(_) | Instr::ForIterStore(..) => {
+                    Instr::ForIter(_) | Instr::ForIterStore(..) | Instr::ForIterStoreGlobal(..) => {
                         // Three iteration slots (see vm::iter). Ranges and lists are
                         // stepped here without touching an iterator object.
                         let (t, store) = match ins {
-                            Instr::ForIterStore(t, s) => (t, Some(s)),
-                            Instr::ForIter(t) => (t, None),
-                            _ => (0, None),
+                            Instr::ForIterStore(t, s) => (t, Deliver::Local(s)),
+                            Instr::ForIterStoreGlobal(t, g) => (t, Deliver::Global(g)),
+                            Instr::ForIter(t) => (t, Deliver::Push),
+                            _ => (0, Deliver::Push),
                         };
-                        // The next item goes on the stack, or into a local.
+                        // The next item goes on the stack, or into a local or a global.
                         macro_rules! deliver {
                             ($v:expr) => {{
                                 let v = $v;
                                 match store {
-                                    Some(s) => {
+                                    Deliver::Local(s) => {
                                         let old = std::mem::replace(
                                             &mut self.stack[base + s as usize],
                                             v,
                                         );
                                         self.decref(old);
                                     }
-                                    None => self.stack.push(v),
+                                    Deliver::Global(g) => {
+                                        if let Some(c) = rt.globals.get(g as usize) {
+                                            let old = c.replace(v);
+                                            self.decref(old);
+                                        }
+                                    }
+                                    Deliver::Push => self.stack.push(v),
                                 }
                             }};
                         }
@@ -1470,6 +1506,14 @@ fn list_item(rt: &super::Runtime, r: crate::heap::ObjRef, i: i64) -> Option<Valu
         }
         _ => None,
     }
+}
+
+/// Where `ForIter` and its fused forms put the next item.
+#[derive(Clone, Copy)]
+enum Deliver {
+    Push,
+    Local(u16),
+    Global(u16),
 }
 
 /// Does a range at `cur`, ending at `stop`, have a next value?
