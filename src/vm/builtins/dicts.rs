@@ -68,10 +68,18 @@ fn this(vm: &mut Vm, args: &[Value], name: &str, of: Of) -> PyResult<ObjRef> {
 fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
     // The common `d.get(k)` / `d.get(k, default)` locks the dict once; anything
     // else (a wrong receiver or argument count) goes the checked way for its error.
-    let found = match (args.first(), args.len()) {
+    // The arguments are read where they are, tag and payload apart: copied
+    // whole, with one 16-byte load, they would wait for the two 8-byte stores
+    // that `CallMethod` has just made of them (see `Vm::load_method`).
+    let found = match args {
         // (`dict.get(s, s)`: the key's guard must not be the receiver's)
-        (Some(&Value::Obj(r)), 2 | 3) if !args[1].is(args[0]) => {
-            let k = vm.held_key(args[1]);
+        [Value::Obj(r), k, ..] if args.len() <= 3 && !matches!(k, Value::Obj(o) if o == r) => {
+            let r = *r;
+            let k = match *k {
+                Value::Obj(o) => vm.held_key(Value::Obj(o)),
+                Value::Int(i) => vm.held_key(Value::Int(i)),
+                other => vm.held_key(other),
+            };
             let g = vm.get(r)?;
             match (&*g, k) {
                 (Obj::Dict(d), Ok(k)) => Some(d.get_ref(&vm.rt.heap, k.key_ref())),
