@@ -550,6 +550,26 @@ impl Dict {
         self.entries[pos].as_ref().map(|e| e.v)
     }
 
+    /// The entry of a key: its position, its key object (the one the dict
+    /// keeps) and its value, borrowed.
+    pub fn get_entry(&self, heap: &Heap, key: KeyRef<'_>) -> Option<(usize, Value, Value)> {
+        let (_, pos) = self.find(heap, key, key.hash())?;
+        self.entries[pos].as_ref().map(|e| (pos, e.k, e.v))
+    }
+
+    /// Replace the value of the entry at `pos` if its key is still `stored`
+    /// (the same object, or the same number): the old value, whose reference
+    /// is the caller's now; else `value` back.
+    pub fn replace_at(&mut self, pos: usize, stored: Value, value: Value) -> Result<Value, Value> {
+        if pos >= self.entries.len() {
+            return Err(value);
+        }
+        match &mut self.entries[pos] {
+            Some(e) if e.k.is(stored) => Ok(std::mem::replace(&mut e.v, value)),
+            _ => Err(value),
+        }
+    }
+
     pub fn contains_ref(&self, heap: &Heap, key: KeyRef<'_>) -> bool {
         self.find(heap, key, key.hash()).is_some()
     }

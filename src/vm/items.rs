@@ -27,6 +27,23 @@ enum ItemTarget {
 /// two objects (a str is never a dict), and two threads never wait for each
 /// other's slot locks (see `Heap::lock`). Like any guard, it must be dropped
 /// before references are released.
+/// Where the last `dict.get` found its key, so that a store under the same
+/// key that follows (`counts[key] = counts.get(key, 0) + 1`, the commonest
+/// use of a dict) replaces the value without a second lookup: no lock of the
+/// key, no hash, no probe, no comparison of texts. Kept only for a str key
+/// (which never changes) or an int. Checked when used, under the dict's lock:
+/// the same dict, the same key (the same object, or the same number), and at
+/// the entry's position still the key object the dict keeps. A dict has one
+/// entry per key, so a match there is that key's entry wherever the dict has
+/// moved its entries since; anything else takes the general path.
+#[derive(Clone, Copy)]
+pub struct DictHit {
+    pub dict: ObjRef,
+    pub key: Value,
+    pub pos: u32,
+    pub stored: Value,
+}
+
 pub enum HeldKey {
     Str(crate::heap::ObjRef, crate::heap::ObjRead<'static>),
     Owned(DictKey),
@@ -950,6 +967,22 @@ impl Vm {
     /// then touches no count of the key at all, where taking a reference
     /// first would add one only to release it again.
     pub fn dict_store(&mut self, d: Value, k: Value, v: Value, owned: bool) -> PyResult<()> {
+        if let (Value::Obj(dr), Some(hit)) = (d, self.dict_hit) {
+            if hit.dict == dr && hit.key.is(k) {
+                let replaced = match self.rt.heap.get_mut(dr).as_deref_mut() {
+                    Ok(Obj::Dict(dd)) => dd.replace_at(hit.pos as usize, hit.stored, v).ok(),
+                    _ => None,
+                };
+                if let Some(old) = replaced {
+                    // The dict keeps its own key object, as below.
+                    if owned {
+                        self.decref(k);
+                    }
+                    self.decref(old);
+                    return Ok(());
+                }
+            }
+        }
         let release = |vm: &mut Vm| {
             if owned {
                 vm.decref(k);

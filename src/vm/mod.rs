@@ -230,6 +230,8 @@ pub struct Vm {
     /// This thread's `threading.Thread` object (None until asked for, on the main thread).
     pub thread_obj: Value,
     pub counters: Counters,
+    /// Where the last `dict.get` found its key (see `items::DictHit`).
+    pub dict_hit: Option<items::DictHit>,
 }
 
 impl Runtime {
@@ -378,6 +380,7 @@ impl Vm {
             ident: 0,
             thread_obj: Value::None,
             counters: Counters::default(),
+            dict_hit: None,
         }
     }
 

@@ -3,6 +3,7 @@
 use super::{arity, def, Def, Owner};
 use crate::bytecode::Sym;
 use crate::heap::{Dict, Obj, ObjRef, TypeTag, Value, ViewKind};
+use crate::vm::items::{DictHit, HeldKey};
 use crate::vm::{ExcKind, PyErr, PyResult, Vm};
 
 pub fn defs() -> Vec<Def> {
@@ -75,14 +76,28 @@ fn get(vm: &mut Vm, args: &[Value], _kw: &[(Sym, Value)]) -> PyResult<Value> {
         // (`dict.get(s, s)`: the key's guard must not be the receiver's)
         [Value::Obj(r), k, ..] if args.len() <= 3 && !matches!(k, Value::Obj(o) if o == r) => {
             let r = *r;
-            let k = match *k {
-                Value::Obj(o) => vm.held_key(Value::Obj(o)),
-                Value::Int(i) => vm.held_key(Value::Int(i)),
-                other => vm.held_key(other),
+            let (key, k) = match *k {
+                Value::Obj(o) => (Value::Obj(o), vm.held_key(Value::Obj(o))),
+                Value::Int(i) => (Value::Int(i), vm.held_key(Value::Int(i))),
+                other => (other, vm.held_key(other)),
             };
             let g = vm.get(r)?;
             match (&*g, k) {
-                (Obj::Dict(d), Ok(k)) => Some(d.get_ref(&vm.rt.heap, k.key_ref())),
+                (Obj::Dict(d), Ok(k)) => {
+                    let found = d.get_entry(&vm.rt.heap, k.key_ref());
+                    // A str or an int key: remembered for a store that follows
+                    // (see `DictHit`).
+                    let lasting = matches!(k, HeldKey::Str(..)) || matches!(key, Value::Int(_));
+                    if let (Some((pos, stored, _)), true) = (found, lasting) {
+                        vm.dict_hit = Some(DictHit {
+                            dict: r,
+                            key,
+                            pos: pos as u32,
+                            stored,
+                        });
+                    }
+                    Some(found.map(|(_, _, v)| v))
+                }
                 (Obj::Dict(_), Err(e)) => return Err(e),
                 _ => None,
             }
