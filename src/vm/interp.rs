@@ -396,15 +396,7 @@ impl Vm {
                             self.decref(old);
                         }
                     }
-                    Instr::DeleteGlobal(n) => {
-                        if let Some(c) = rt.globals.get(n as usize) {
-                            let old = c.replace(Value::Unbound);
-                            if let Value::Unbound = old {
-                                throw!(name_error(&program.global_names[n as usize]));
-                            }
-                            self.decref(old);
-                        }
-                    }
+                    Instr::DeleteGlobal(n) => tri!(self.delete_global(n)),
                     Instr::LoadName(s) => {
                         let ns = self.stack[base];
                         let v = tri!(self.load_name(ns, s));
@@ -1705,6 +1697,35 @@ pub fn unbound_local(name: &str) -> PyErr {
         ExcKind::UnboundLocalError,
         format!("cannot access local variable '{name}' where it is not associated with a value"),
     )
+}
+
+impl Vm {
+    /// `del name` of a global. A global named like a built-in starts out
+    /// holding the built-in (globals are slots, not CPython's two dicts), so
+    /// deleting the module's own value puts the built-in back, as CPython's
+    /// lookup would find it again in `builtins`; and deleting a name that
+    /// still holds its built-in is CPython's NameError, since the module
+    /// never had it (a program that assigned a built-in to its own name,
+    /// `str = str`, and deletes it gets the NameError too: the one case
+    /// this cannot tell apart).
+    #[cold]
+    fn delete_global(&mut self, n: u32) -> PyResult<()> {
+        let rt = self.rt;
+        let Some(c) = rt.globals.get(n as usize) else {
+            return Ok(());
+        };
+        let name = &rt.program.global_names[n as usize];
+        let builtin = rt.builtins.lookup(name);
+        let now = c.load();
+        if matches!(now, Value::Unbound) || builtin.is_some_and(|b| b.is(now)) {
+            return Err(name_error(name));
+        }
+        let back = builtin.unwrap_or(Value::Unbound);
+        self.incref(back);
+        let old = c.replace(back);
+        self.decref(old);
+        Ok(())
+    }
 }
 
 pub fn name_error(name: &str) -> PyErr {

@@ -19,14 +19,6 @@ enum ItemTarget {
     Other,
 }
 
-/// A dict key held for one lookup. A str is borrowed under its object's read
-/// guard, with the hash the object caches, so the lookup neither copies nor
-/// re-hashes the text; any other key is its owned content (`Vm::dict_key`).
-///
-/// Holding a str's guard while the dict is locked cannot deadlock: they are
-/// two objects (a str is never a dict), and two threads never wait for each
-/// other's slot locks (see `Heap::lock`). Like any guard, it must be dropped
-/// before references are released.
 /// Where the last `dict.get` found its key, so that a store under the same
 /// key that follows (`counts[key] = counts.get(key, 0) + 1`, the commonest
 /// use of a dict) replaces the value without a second lookup: no lock of the
@@ -44,6 +36,14 @@ pub struct DictHit {
     pub stored: Value,
 }
 
+/// A dict key held for one lookup. A str is borrowed under its object's read
+/// guard, with the hash the object caches, so the lookup neither copies nor
+/// re-hashes the text; any other key is its owned content (`Vm::dict_key`).
+///
+/// Holding a str's guard while the dict is locked cannot deadlock: they are
+/// two objects (a str is never a dict), and two threads never wait for each
+/// other's slot locks (see `Heap::lock`). Like any guard, it must be dropped
+/// before references are released.
 pub enum HeldKey {
     Str(crate::heap::ObjRef, crate::heap::ObjRead<'static>),
     Owned(DictKey),
