@@ -1156,6 +1156,44 @@ impl Vm {
 
     /// Extend a list with a borrowed iterable.
     pub fn list_extend(&mut self, list: Value, it: Value) -> PyResult<()> {
+        // A list or a tuple is copied whole first (so `l.extend(l)` doubles
+        // `l`); any other iterable is appended item by item as it yields, as
+        // CPython does, so that a generator that fails part way leaves the
+        // items before the failure in the list.
+        let whole = match it {
+            Value::Obj(s) => matches!(&*self.get(s)?, Obj::List(_) | Obj::Tuple(_)),
+            _ => true,
+        };
+        if let (false, Value::Obj(r)) = (whole, list) {
+            let iter = self.make_iter(it)?;
+            let r = loop {
+                match self.iter_next(iter) {
+                    Ok(Some(x)) => {
+                        if let Err(e) = self.rt.heap.charge(16) {
+                            self.decref(x);
+                            break Err(self.heap_error(e));
+                        }
+                        match self.get_mut(r) {
+                            Ok(mut g) => {
+                                if let Obj::List(l) = &mut *g {
+                                    l.push(x);
+                                    continue;
+                                }
+                            }
+                            Err(e) => {
+                                self.decref(x);
+                                break Err(e);
+                            }
+                        }
+                        self.decref(x);
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            self.decref(iter);
+            return r;
+        }
         let items = self.collect_iterable(it)?;
         let Value::Obj(r) = list else {
             self.decref_all(items);
