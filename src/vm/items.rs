@@ -1164,28 +1164,14 @@ impl Vm {
             Value::Obj(s) => matches!(&*self.get(s)?, Obj::List(_) | Obj::Tuple(_)),
             _ => true,
         };
-        if let (false, Value::Obj(r)) = (whole, list) {
+        if let (false, Value::Obj(_)) = (whole, list) {
             let iter = self.make_iter(it)?;
             let r = loop {
                 match self.iter_next(iter) {
                     Ok(Some(x)) => {
-                        if let Err(e) = self.rt.heap.charge(16) {
-                            self.decref(x);
-                            break Err(self.heap_error(e));
+                        if let Err(e) = self.list_append(list, x) {
+                            break Err(e);
                         }
-                        match self.get_mut(r) {
-                            Ok(mut g) => {
-                                if let Obj::List(l) = &mut *g {
-                                    l.push(x);
-                                    continue;
-                                }
-                            }
-                            Err(e) => {
-                                self.decref(x);
-                                break Err(e);
-                            }
-                        }
-                        self.decref(x);
                     }
                     Ok(None) => break Ok(()),
                     Err(e) => break Err(e),
