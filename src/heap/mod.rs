@@ -3,6 +3,7 @@
 //!
 //! - `value`: what variables hold (`Value`) and the racy-but-safe shared cell.
 //! - `objects`: the object kinds (`Obj`) and what each refers to.
+//! - `text`: a str's text, inline when short.
 //! - `dict`: insertion-ordered dicts keyed by Python's equality.
 //! - `slots`: the slot table, allocation, reference counts and freeing: the only
 //!   place where objects are born and die.
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod dict;
 pub mod objects;
 pub mod slots;
+pub mod text;
 pub mod value;
 
 pub use dict::{Dict, DictKey, KeyRef};

@@ -136,23 +136,12 @@ pub trait NativeObject: Send + Sync + std::fmt::Debug {
     fn into_any_arc(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
-/// A str's text. Texts of up to 23 bytes live inside the object itself, longer
-/// ones in a shared buffer: most strings a program makes are short (words, keys,
-/// digits), and for them this saves an allocation, its free and the memory
-/// between them. Cloning either form is cheap, so a handler can take the text and
-/// release the object's lock before it works.
-pub type Text = smol_str::SmolStr;
+pub use super::text::Text;
 
-/// The `Text` of `s`: inline when it fits, built without the general
-/// constructor (an out-of-line call and a copy through `memcpy`, 5% of
-/// strings.py, whose words are a few bytes long).
+/// The `Text` of `s`: inline when it fits.
 #[inline]
 pub fn text(s: &str) -> Text {
-    if s.len() <= Text::INLINE_CAP {
-        Text::new_inline(s)
-    } else {
-        Text::from(Arc::<str>::from(s))
-    }
+    Text::new(s)
 }
 
 #[derive(Debug)]
@@ -184,6 +173,13 @@ impl StrObj {
             nchars,
             hash: AtomicU64::new(0),
         }
+    }
+    /// A str whose text was just rewritten in place: `nchars` characters,
+    /// hash not yet computed.
+    #[inline]
+    pub fn reset(&mut self, nchars: usize) {
+        self.nchars = nchars;
+        *self.hash.get_mut() = 0;
     }
     pub fn is_ascii(&self) -> bool {
         self.nchars == self.s.len()

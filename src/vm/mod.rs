@@ -455,6 +455,27 @@ impl Vm {
         }
     }
 
+    /// Allocate a str of at most `Text::INLINE_CAP` bytes, written straight
+    /// into its slot (see `Heap::alloc_short_str`). The handle comes back
+    /// alone, for the caller to store in one 8-byte write: a `Value` read back
+    /// whole from a result just written in two parts waits for both writes.
+    #[inline]
+    pub fn alloc_short_str(
+        &mut self,
+        s: &str,
+        nchars: usize,
+        map: impl FnOnce(&mut str),
+    ) -> PyResult<ObjRef> {
+        match self
+            .rt
+            .heap
+            .alloc_short_str(&mut self.local, s, nchars, map)
+        {
+            Ok(r) => Ok(r),
+            Err(e) => Err(self.heap_error(e)),
+        }
+    }
+
     pub fn new_list(&mut self, items: Vec<Value>) -> PyResult<Value> {
         match self.rt.heap.alloc_list(&mut self.local, items) {
             Ok(r) => Ok(Value::Obj(r)),

@@ -12,24 +12,10 @@ pub fn defs() -> Vec<Def> {
     let m = Owner::Method(TypeTag::Str);
     vec![
         def("upper", m, |vm, a, _| {
-            case_map(
-                vm,
-                a,
-                "upper",
-                ts::upper,
-                short_upper,
-                str::make_ascii_uppercase,
-            )
+            case_map(vm, a, "upper", ts::upper, str::make_ascii_uppercase)
         }),
         def("lower", m, |vm, a, _| {
-            case_map(
-                vm,
-                a,
-                "lower",
-                ts::lower,
-                short_lower,
-                str::make_ascii_lowercase,
-            )
+            case_map(vm, a, "lower", ts::lower, str::make_ascii_lowercase)
         }),
         def("casefold", m, |vm, a, _| {
             unary(vm, a, "casefold", ts::casefold)
@@ -150,7 +136,6 @@ fn case_map(
     args: &[Value],
     name: &str,
     f: fn(&str) -> String,
-    short: fn(&str) -> Text,
     ascii: fn(&mut str),
 ) -> PyResult<Value> {
     if let [Value::Obj(r)] = *args {
@@ -159,12 +144,13 @@ fn case_map(
             if s.is_ascii() {
                 let n = s.s.len();
                 if n <= Text::INLINE_CAP {
-                    // Mapped straight into an inline text: no allocation, and
-                    // no check that the mapped bytes are UTF-8 (ASCII maps to
-                    // ASCII), which took a sixth of `upper` in strings.py.
-                    let t = short(&s.s);
+                    // Copied and mapped straight into the new str's slot, the
+                    // source's guard held meanwhile (a fresh slot is no object
+                    // anyone else can hold): no allocation, and no check that
+                    // the mapped bytes are UTF-8 (ASCII maps to ASCII).
+                    let r = vm.alloc_short_str(&s.s, n, ascii)?;
                     drop(g);
-                    return vm.alloc_str(StrObj::with_nchars(t, n));
+                    return Ok(Value::Obj(r));
                 } else {
                     let mut out: std::sync::Arc<str> = std::sync::Arc::from(s.s.as_str());
                     drop(g);
@@ -177,14 +163,6 @@ fn case_map(
         }
     }
     unary(vm, args, name, f)
-}
-
-fn short_upper(s: &str) -> Text {
-    smol_str::StrExt::to_ascii_uppercase_smolstr(s)
-}
-
-fn short_lower(s: &str) -> Text {
-    smol_str::StrExt::to_ascii_lowercase_smolstr(s)
 }
 
 fn pred(vm: &mut Vm, args: &[Value], name: &str, f: fn(&str) -> bool) -> PyResult<Value> {
@@ -273,8 +251,12 @@ fn split(vm: &mut Vm, args: &[Value], kw: &[(Sym, Value)], right: bool) -> PyRes
                     // ASCII: every byte is a character boundary, and there are
                     // as many characters as bytes.
                     let part = s.get(start..end).unwrap_or_default();
-                    let obj = StrObj::with_nchars(crate::heap::text(part), part.len());
-                    match vm.alloc_str(obj) {
+                    let made = if part.len() <= Text::INLINE_CAP {
+                        vm.alloc_short_str(part, part.len(), |_| {}).map(Value::Obj)
+                    } else {
+                        vm.alloc_str(StrObj::with_nchars(crate::heap::text(part), part.len()))
+                    };
+                    match made {
                         Ok(v) => items.push(v),
                         Err(e) => {
                             vm.decref_all(items);
