@@ -440,7 +440,15 @@ impl Vm {
     }
 
     pub fn new_str(&mut self, s: &str) -> PyResult<Value> {
-        self.alloc_str(StrObj::new(crate::heap::text(s)))
+        let nchars = if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        };
+        if s.len() <= crate::heap::Text::INLINE_CAP {
+            return self.alloc_short_str(s, nchars, |_| {}).map(Value::Obj);
+        }
+        self.alloc_str(StrObj::with_nchars(crate::heap::text(s), nchars))
     }
 
     pub fn new_string(&mut self, s: String) -> PyResult<Value> {

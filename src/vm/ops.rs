@@ -465,9 +465,14 @@ impl Vm {
                     s.push_str(&sb.s);
                     drop(gb);
                     drop(ga);
-                    let obj = crate::heap::StrObj::with_nchars(crate::heap::text(&s), nchars);
+                    let made = if s.len() <= crate::heap::Text::INLINE_CAP {
+                        self.alloc_short_str(&s, nchars, |_| {}).map(Value::Obj)
+                    } else {
+                        let obj = crate::heap::StrObj::with_nchars(crate::heap::text(&s), nchars);
+                        self.alloc_str(obj)
+                    };
                     self.scratch = s;
-                    return Ok(Some(self.alloc_str(obj)?));
+                    return Ok(Some(made?));
                 }
                 Ok(None)
             }
