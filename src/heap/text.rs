@@ -19,9 +19,12 @@
 use arrayvec::ArrayString;
 use std::sync::Arc;
 
+/// The inline form: a text of at most `Text::INLINE_CAP` bytes, in place.
+pub type Inline = ArrayString<{ Text::INLINE_CAP }>;
+
 #[derive(Clone)]
 pub enum Text {
-    Inline(ArrayString<{ Text::INLINE_CAP }>),
+    Inline(Inline),
     Shared(Arc<str>),
 }
 
@@ -59,6 +62,16 @@ impl Text {
                 a.try_push_str(s).is_ok()
             }
             _ => false,
+        }
+    }
+
+    /// A copy of a text of at most `INLINE_CAP` bytes (empty if longer): a
+    /// whole inline text is copied as it is, a fixed-size move.
+    #[inline]
+    pub fn inline_copy(&self) -> Inline {
+        match self {
+            Text::Inline(a) => *a,
+            Text::Shared(s) => Inline::from(s).unwrap_or_default(),
         }
     }
 

@@ -144,12 +144,15 @@ fn case_map(
             if s.is_ascii() {
                 let n = s.s.len();
                 if n <= Text::INLINE_CAP {
-                    // Copied and mapped straight into the new str's slot, the
-                    // source's guard held meanwhile (a fresh slot is no object
-                    // anyone else can hold): no allocation, and no check that
-                    // the mapped bytes are UTF-8 (ASCII maps to ASCII).
-                    let r = vm.alloc_short_str(&s.s, n, ascii)?;
+                    // Mapped straight into the new str's slot: no allocation,
+                    // and no check that the mapped bytes are UTF-8 (ASCII maps
+                    // to ASCII). The text is copied out and the source's guard
+                    // dropped first: counts that race (`--gil off`, plain
+                    // counts) may free the source under this thread, and its
+                    // slot could then be the very one this allocation takes.
+                    let copy = s.s.inline_copy();
                     drop(g);
+                    let r = vm.alloc_short_str(&copy, n, ascii)?;
                     return Ok(Value::Obj(r));
                 } else {
                     let mut out: std::sync::Arc<str> = std::sync::Arc::from(s.s.as_str());
