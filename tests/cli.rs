@@ -321,6 +321,28 @@ print(len(y))
     assert!(out.elapsed < Duration::from_secs(60));
 }
 
+/// An object that finds no room gives back the references it was handed: the
+/// parts of a `split` whose list could not be made, and the class of an
+/// exception that could not be made (the preallocated MemoryError is raised
+/// instead). The audit counts every reference still held.
+#[test]
+fn objects_that_find_no_room_release_what_they_hold() {
+    for make in ["'ab,cde,fgh,ijkl'.split(',')", "'x' + 'y'", "[[], (1,)]"] {
+        let src = format!(
+            "keep = []\ntry:\n    while True:\n        keep.append({make})\n\
+             except MemoryError:\n    pass\nkeep = None\nprint('ok')\n"
+        );
+        let out = run_args(&["run", "--max-heap", "8M", "--audit", "-c", &src]);
+        check_clean_exit(&out, 0);
+        assert_eq!(out.stdout, "ok\n", "{make}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("result: clean"),
+            "{make}: {}",
+            out.stderr
+        );
+    }
+}
+
 #[test]
 fn syntax_error_names_line_and_column() {
     let src = "x = 1\nif x\n    print(x)\n";

@@ -204,6 +204,15 @@ pub fn corruption_error(vm: &mut Vm, e: HeapError) -> PyErr {
 }
 
 impl Vm {
+    /// Release the references of the objects that found no room (see
+    /// `Heap::unplaced`), as their free would have.
+    #[cold]
+    #[inline(never)]
+    pub fn release_unplaced(&mut self) {
+        let held = self.rt.heap.take_unplaced(&mut self.local);
+        self.decref_all(held);
+    }
+
     /// Turn an error into an exception object on the heap (the error's reference
     /// becomes the returned one).
     pub fn materialize(&mut self, err: PyErr) -> ObjRef {
@@ -235,6 +244,8 @@ impl Vm {
                     Ok(r) => r,
                     // No room even for the exception: use the preallocated MemoryError.
                     Err(_) => {
+                        let release: fn(&mut Vm) = std::hint::black_box(Vm::release_unplaced);
+                        release(self);
                         let r = self.rt.builtins.memory_error_instance;
                         self.incref(Value::Obj(r));
                         r
