@@ -618,10 +618,7 @@ impl Heap {
         Ok(r)
     }
 
-    /// Put `obj`, of `size` bytes and `aux` hint, in a free slot. (The same
-    /// steps as `reserve` and `born`, written out: built from those two, the
-    /// object was copied to the stack before the slot was taken, to be dropped
-    /// if none could be, and fannkuch.py took 5% longer.)
+    /// Put `obj`, of `size` bytes and `aux` hint, in a free slot.
     #[inline(always)]
     fn place(
         &self,
@@ -633,49 +630,21 @@ impl Heap {
         // Every failure leaves by one exit, where the object goes to
         // `unplaced`: with one exit per failure, allocation's frame grew and
         // fannkuch.py took 7% longer (`bench/ab.py`).
-        let taken = 'take: {
-            if let Err(e) = self.charge_local(local, size as i64) {
-                break 'take Err(e);
-            }
-            let idx = match self.take_free_index(local) {
-                Ok(i) => i,
-                Err(e) => {
-                    local.bytes -= size as i64;
-                    break 'take Err(e);
-                }
-            };
-            let Some(slot) = self.slot(idx) else {
-                break 'take Err(HeapError::Full);
-            };
-            match self.lock(slot, ObjRef { idx, gen: 0 }) {
-                Ok(locked) => Ok((slot, idx, locked)),
-                Err(e) => Err(e),
-            }
-        };
-        let (slot, idx, (mut g, _serial)) = match taken {
-            Ok(t) => t,
+        let (slot, mut g, r) = match self.reserve(local, size) {
+            Ok(taken) => taken,
             Err(e) => return Err(self.unplaced(local, obj, e)),
         };
-        let gen = slot.gen.load(Relaxed);
         // A free slot holds `Obj::Free`, which owns nothing: forgetting it
         // spares a call to the whole enum's drop glue on every allocation.
         // A str freed without its lock (see `free_str`) is still here: it
         // goes now, inline, without the whole enum's drop glue.
-        match std::mem::replace(&mut *g, obj) {
+        match std::mem::replace(&mut *g.0, obj) {
             free @ Obj::Free => std::mem::forget(free),
             Obj::Str(dead) => drop(dead),
             other => drop(other),
         }
-        // (`aux_hint` keeps the hint within 32 bits.)
-        slot.aux.store(aux as u32, Release);
-        slot.rc.store(1, Relaxed);
-        if let Some(sites) = self.sites(idx) {
-            sites.alloc.store(local.site, Relaxed);
-        }
-        drop(g);
-        local.allocs += 1;
-        tracing::trace!(slot = idx, gen, "allocated");
-        Ok(ObjRef { idx, gen })
+        self.born(local, slot, g, r, aux);
+        Ok(r)
     }
 
     /// `obj` found no slot (`e`). The references it holds, which its maker

@@ -205,10 +205,19 @@ pub fn corruption_error(vm: &mut Vm, e: HeapError) -> PyErr {
 
 impl Vm {
     /// Release the references of the objects that found no room (see
-    /// `Heap::unplaced`), as their free would have.
+    /// `Heap::unplaced`), as their free would have. Called through a pointer
+    /// the optimiser cannot see through: called directly from `heap_error`,
+    /// the walk over the objects' references changed how LTO inlined half
+    /// the crate (strings.py ran 6% more instructions).
+    #[inline]
+    pub fn release_unplaced(&mut self) {
+        let release: fn(&mut Vm) = std::hint::black_box(Vm::release_unplaced_now);
+        release(self);
+    }
+
     #[cold]
     #[inline(never)]
-    pub fn release_unplaced(&mut self) {
+    fn release_unplaced_now(&mut self) {
         let held = self.rt.heap.take_unplaced(&mut self.local);
         self.decref_all(held);
     }
@@ -244,8 +253,7 @@ impl Vm {
                     Ok(r) => r,
                     // No room even for the exception: use the preallocated MemoryError.
                     Err(_) => {
-                        let release: fn(&mut Vm) = std::hint::black_box(Vm::release_unplaced);
-                        release(self);
+                        self.release_unplaced();
                         let r = self.rt.builtins.memory_error_instance;
                         self.incref(Value::Obj(r));
                         r

@@ -440,11 +440,7 @@ impl Vm {
     }
 
     pub fn new_str(&mut self, s: &str) -> PyResult<Value> {
-        let nchars = if s.is_ascii() {
-            s.len()
-        } else {
-            s.chars().count()
-        };
+        let nchars = crate::text::strings::char_len(s);
         if s.len() <= crate::heap::Text::INLINE_CAP {
             return self.alloc_short_str(s, nchars, |_| {}).map(Value::Obj);
         }
@@ -507,11 +503,7 @@ impl Vm {
     #[cold]
     #[inline(never)]
     pub fn heap_error(&mut self, e: HeapError) -> PyErr {
-        // Through a pointer the optimiser cannot see through: called directly,
-        // the release's walk over the objects' references changed how LTO
-        // inlined half the crate (strings.py ran 6% more instructions).
-        let release: fn(&mut Vm) = std::hint::black_box(Vm::release_unplaced);
-        release(self);
+        self.release_unplaced();
         match e {
             HeapError::Full => PyErr::new(ExcKind::MemoryError, ""),
             HeapError::Stuck(r) => PyErr::new(
